@@ -1,0 +1,87 @@
+"""Multi-head attention with a key/value cache, the pre-LayerNorm residual block, sinusoids.
+
+Module and parameter names follow openai/whisper so its checkpoints load by name.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+KeyValue = tuple[Tensor, Tensor]  # each (B, H, S, D/H)
+
+
+def sinusoids(positions: Tensor, channels: int, max_timescale: float = 10000.0) -> Tensor:
+    """Whisper's sinusoidal encoding at (possibly fractional) positions: (N,) -> (N, channels)."""
+    assert channels % 2 == 0
+    log_timescale_increment = math.log(max_timescale) / (channels // 2 - 1)
+    inv_timescales = torch.exp(-log_timescale_increment * torch.arange(channels // 2))
+    scaled_time = positions.float()[:, None] * inv_timescales[None, :]
+    return torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=1)
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, n_state: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.query = nn.Linear(n_state, n_state)
+        self.key = nn.Linear(n_state, n_state, bias=False)  # Whisper's key has no bias
+        self.value = nn.Linear(n_state, n_state)
+        self.out = nn.Linear(n_state, n_state)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        b, t, d = x.shape  # (B, T, D) -> (B, H, T, D/H)
+        return x.view(b, t, self.n_head, d // self.n_head).transpose(1, 2)
+
+    def project_kv(self, x: Tensor) -> KeyValue:
+        """Keys and values of `x` (B, S, D), e.g. encoder output computed once per window."""
+        return self.split_heads(self.key(x)), self.split_heads(self.value(x))
+
+    def forward(
+        self,
+        x: Tensor,
+        kv: KeyValue | None = None,
+        past: KeyValue | None = None,
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, KeyValue]:
+        """x: (B, T, D). Self-attention when `kv` is None (keys appended to `past`), else
+        attention to the given keys/values. mask: bool, True = may attend, broadcastable to
+        (B, H, T, S). Returns (B, T, D) and the keys/values used (the new cache)."""
+        q = self.split_heads(self.query(x))
+        if kv is None:
+            k, v = self.project_kv(x)
+            if past is not None:
+                k = torch.cat([past[0], k], dim=2)
+                v = torch.cat([past[1], v], dim=2)
+            kv = (k, v)
+        out = F.scaled_dot_product_attention(
+            q, kv[0], kv[1], attn_mask=mask, is_causal=is_causal and mask is None
+        )
+        b, h, t, hd = out.shape
+        return self.out(out.transpose(1, 2).reshape(b, t, h * hd)), kv
+
+
+def mlp(n_state: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(n_state, 4 * n_state), nn.GELU(), nn.Linear(4 * n_state, n_state)
+    )
+
+
+class EncoderBlock(nn.Module):
+    """Pre-LayerNorm self-attention + MLP (Whisper's ResidualAttentionBlock without cross)."""
+
+    def __init__(self, n_state: int, n_head: int):
+        super().__init__()
+        self.attn = MultiHeadAttention(n_state, n_head)
+        self.attn_ln = nn.LayerNorm(n_state)
+        self.mlp = mlp(n_state)
+        self.mlp_ln = nn.LayerNorm(n_state)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # x: (B, T, D) -> (B, T, D)
+        x = x + self.attn(self.attn_ln(x))[0]
+        return x + self.mlp(self.mlp_ln(x))

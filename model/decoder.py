@@ -1,0 +1,148 @@
+"""Transformer TextDecoder: Whisper's decoder plus gated visual cross-attention per block.
+
+Each block first attends to the visual tokens and runs a visual MLP, both scaled by
+tanh(gate) with gates starting at 0 (Flamingo / Whisper-Flamingo): at 0 the block computes
+exactly what Whisper computes. Then Whisper's self-attention, audio cross-attention, MLP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from model.attention import KeyValue, MultiHeadAttention, mlp
+
+
+@dataclass
+class CrossCache:
+    """Keys/values of the encoder outputs, computed once per window and reused every step."""
+
+    audio: list[KeyValue]  # per layer, each (B, H, 1500, D/H)
+    visual: list[KeyValue] | None  # per layer, each (B, H, F, D/H); None: no visual branch
+    visual_mask: Tensor | None  # (B, 1, 1, F) bool, True where a frame exists
+
+    def index_select(self, index: Tensor) -> CrossCache:
+        """Rows of the batch in a new order (beam search, repeats for beams)."""
+
+        def pick(kvs):
+            return [(k.index_select(0, index), v.index_select(0, index)) for k, v in kvs]
+
+        return CrossCache(
+            audio=pick(self.audio),
+            visual=None if self.visual is None else pick(self.visual),
+            visual_mask=None
+            if self.visual_mask is None
+            else self.visual_mask.index_select(0, index),
+        )
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, n_state: int, n_head: int, dropout: float = 0.0):
+        super().__init__()
+        # Gated visual branch (new; zero-initialised gates).
+        self.visual_attn = MultiHeadAttention(n_state, n_head)
+        self.visual_attn_ln = nn.LayerNorm(n_state)
+        self.visual_attn_gate = nn.Parameter(torch.zeros(1))
+        self.visual_mlp = mlp(n_state)
+        self.visual_mlp_ln = nn.LayerNorm(n_state)
+        self.visual_mlp_gate = nn.Parameter(torch.zeros(1))
+        # Whisper's block.
+        self.attn = MultiHeadAttention(n_state, n_head)
+        self.attn_ln = nn.LayerNorm(n_state)
+        self.cross_attn = MultiHeadAttention(n_state, n_head)
+        self.cross_attn_ln = nn.LayerNorm(n_state)
+        self.mlp = mlp(n_state)
+        self.mlp_ln = nn.LayerNorm(n_state)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        audio_kv: KeyValue,
+        visual_kv: KeyValue | None,
+        visual_mask: Tensor | None,
+        past: KeyValue | None,
+        self_mask: Tensor | None,
+    ) -> tuple[Tensor, KeyValue]:
+        """x: (B, T, D) -> (B, T, D) and this block's self-attention keys/values."""
+        if visual_kv is not None:
+            seen, _ = self.visual_attn(self.visual_attn_ln(x), kv=visual_kv, mask=visual_mask)
+            x = x + torch.tanh(self.visual_attn_gate) * self.dropout(seen)
+            x = x + torch.tanh(self.visual_mlp_gate) * self.dropout(
+                self.visual_mlp(self.visual_mlp_ln(x))
+            )
+        attended, kv = self.attn(
+            self.attn_ln(x), past=past, mask=self_mask, is_causal=past is None and x.shape[1] > 1
+        )
+        x = x + self.dropout(attended)
+        x = x + self.dropout(self.cross_attn(self.cross_attn_ln(x), kv=audio_kv)[0])
+        x = x + self.dropout(self.mlp(self.mlp_ln(x)))
+        return x, kv
+
+
+class TextDecoder(nn.Module):
+    def __init__(
+        self, n_vocab: int, n_ctx: int, n_state: int, n_head: int, n_layer: int, dropout=0.0
+    ):
+        super().__init__()
+        self.token_embedding = nn.Embedding(n_vocab, n_state)
+        self.positional_embedding = nn.Parameter(torch.empty(n_ctx, n_state).normal_(std=0.01))
+        self.blocks = nn.ModuleList(DecoderBlock(n_state, n_head, dropout) for _ in range(n_layer))
+        self.ln = nn.LayerNorm(n_state)
+
+    @property
+    def visual_gates(self) -> list[Tensor]:
+        return [g for b in self.blocks for g in (b.visual_attn_gate, b.visual_mlp_gate)]
+
+    def uses_vision(self) -> bool:
+        """False when every gate is exactly 0: the visual branch then adds exactly nothing."""
+        return any(bool(g.detach().ne(0).any()) for g in self.visual_gates)
+
+    def cross_cache(
+        self, audio: Tensor, visual: Tensor | None, visual_mask: Tensor | None
+    ) -> CrossCache:
+        """audio: (B, 1500, D); visual: (B, F, D) or None; visual_mask: (B, F) bool."""
+        audio_kv = [b.cross_attn.project_kv(audio) for b in self.blocks]
+        if visual is None:
+            return CrossCache(audio_kv, None, None)
+        if visual_mask is None:
+            visual_mask = torch.ones(visual.shape[:2], dtype=torch.bool, device=visual.device)
+        # A window with no frames attends to one zero token whose output the gate scales;
+        # SDPA with an all-False mask row would give NaN.
+        visual_mask = visual_mask.clone()
+        visual_mask[~visual_mask.any(dim=1), 0] = True
+        visual_kv = [b.visual_attn.project_kv(visual) for b in self.blocks]
+        return CrossCache(audio_kv, visual_kv, visual_mask[:, None, None, :])
+
+    def forward(
+        self,
+        tokens: Tensor,
+        cross: CrossCache,
+        past: list[KeyValue] | None = None,
+        positions: Tensor | None = None,
+        self_mask: Tensor | None = None,
+    ) -> tuple[Tensor, list[KeyValue]]:
+        """tokens: (B, T) -> logits (B, T, V) and the self-attention cache for the next step.
+        positions: (B, T) position ids (default: continuing after `past`); self_mask: bool,
+        True = may attend, (B, 1, T, S) with S = past length + T (left-padded batches)."""
+        if positions is None:
+            offset = 0 if past is None else past[0][0].shape[2]
+            positions = torch.arange(offset, offset + tokens.shape[1], device=tokens.device)
+            positions = positions.expand(tokens.shape[0], -1)
+        x = self.token_embedding(tokens) + self.positional_embedding[positions]
+        new_past = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(
+                x,
+                cross.audio[i],
+                None if cross.visual is None else cross.visual[i],
+                cross.visual_mask,
+                None if past is None else past[i],
+                self_mask,
+            )
+            new_past.append(kv)
+        x = self.ln(x)
+        logits = x @ self.token_embedding.weight.to(x.dtype).T  # tied output projection
+        return logits.float(), new_past
