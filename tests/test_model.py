@@ -1,0 +1,166 @@
+"""The model: the visual gates, batched vs single decoding, checkpoints and imports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from model.audio import window_mel
+from model.captioner import AVCaptioner
+from model.checkpoint import load_model, save_checkpoint
+from model.config import ModelConfig
+from model.search import DecodingOptions, decode_windows
+from tests.whisper_fixtures import (
+    TINY_DIMS,
+    multilingual_tokenizer_json,
+    random_whisper_state,
+    write_ct2_directory,
+    write_openai_pt,
+)
+
+
+def tiny_config(**changes) -> ModelConfig:
+    return ModelConfig(**{**TINY_DIMS, "n_vocab": 1000, "n_text_ctx": 64, **changes})
+
+
+def random_inputs(batch=2, n_frames=5, seed=0, frame_size=64):
+    g = torch.Generator().manual_seed(seed)
+    mel = torch.randn(batch, 80, 3000, generator=g)
+    shape = (batch, n_frames, frame_size, frame_size, 3)
+    frames = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    times = torch.arange(n_frames).float().expand(batch, -1)
+    tokens = torch.randint(0, 1000, (batch, 12), generator=g)
+    return mel, frames, times, tokens
+
+
+def test_gates_at_zero_make_frames_irrelevant_and_skip_the_resnet():
+    torch.manual_seed(0)
+    model = AVCaptioner(tiny_config()).eval()
+    mel, frames, times, tokens = random_inputs()
+    audio_only = model(mel, tokens)
+    calls = []
+    model.frame_encoder.trunk.register_forward_hook(lambda *a: calls.append(1))
+    with_frames = model(mel, tokens, frames, times)
+    assert (with_frames - audio_only).abs().max().item() < 1e-5
+    assert not calls, "the ResNet ran although every gate is 0"
+    # In training the branch runs (so the gates get gradients) and still adds nothing.
+    model.train()
+    assert (model(mel, tokens, frames, times) - audio_only).abs().max().item() < 1e-5
+    assert calls
+
+
+def test_a_nonzero_gate_makes_the_frames_matter():
+    torch.manual_seed(0)
+    model = AVCaptioner(tiny_config()).eval()
+    mel, frames, times, tokens = random_inputs()
+    audio_only = model(mel, tokens)
+    with torch.no_grad():
+        model.decoder.blocks[0].visual_attn_gate.fill_(0.5)
+    assert model.uses_vision()
+    with_frames = model(mel, tokens, frames, times)
+    other_frames = model(mel, tokens, 255 - frames, times)
+    assert (with_frames - audio_only).abs().max().item() > 1e-3
+    assert (with_frames - other_frames).abs().max().item() > 1e-4
+
+
+def test_gate_parity_holds_for_the_default_model(default_model, jfk_audio):
+    model = default_model.model
+    mel = window_mel(jfk_audio)[None]
+    tokens = torch.tensor([default_model.tokenizer.encode(" And so my fellow Americans")])
+    frames = torch.randint(0, 256, (1, 11, 224, 224, 3), dtype=torch.uint8)
+    times = torch.arange(11).float()[None]
+    with torch.no_grad():
+        diff = (model(mel, tokens, frames, times) - model(mel, tokens)).abs().max().item()
+    assert diff < 1e-5
+
+
+def test_batched_and_single_decoding_agree(default_model, jfk_audio):
+    """Two windows with prompts of different lengths decode in one batch as they do alone."""
+    model, tok = default_model.model, default_model.tokenizer
+    mels = torch.stack([window_mel(jfk_audio), window_mel(jfk_audio[16000 * 4 :])])
+    prompts = [[], tok.encode(" We choose to go to the moon.")]
+    options = DecodingOptions(beam_size=2)
+    sot = tok.sot_sequence(None, "transcribe", True)
+    with torch.no_grad():
+        cross = model.encode(mels)
+        batched = decode_windows(model, tok, cross, sot, prompts, options, 0.0)
+        single = [
+            decode_windows(
+                model, tok, cross.index_select(torch.tensor([i])), sot, [prompts[i]], options, 0.0
+            )[0]
+            for i in range(2)
+        ]
+    for b, s in zip(batched, single, strict=True):
+        assert b.tokens == s.tokens
+        assert b.avg_logprob == pytest.approx(s.avg_logprob, abs=1e-4)
+    assert "fellow Americans" in batched[0].text
+    assert "fellow" not in batched[1].text and "your country" in batched[1].text
+
+
+def test_checkpoint_round_trip_keeps_logits_and_never_pickles(tmp_path, default_model):
+    model, tok = default_model.model, default_model.tokenizer
+    with torch.no_grad():
+        model.decoder.blocks[1].visual_mlp_gate.fill_(0.25)
+    try:
+        folder = save_checkpoint(model, tok, tmp_path / "ckpt")
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+        ]
+        assert json.loads((folder / "config.json").read_text())["model"]["n_text_layer"] == 4
+        again = load_model(str(folder), "cpu")
+        mel, frames, times, _ = random_inputs(batch=1, n_frames=3, frame_size=224)
+        tokens = torch.tensor([[tok.sot, 843, 523]])
+        with torch.no_grad():
+            expected = model(mel, tokens, frames, times)
+            got = again.model(mel, tokens, frames, times)
+        assert again.model.uses_vision()
+        assert torch.allclose(expected, got, atol=1e-5)
+    finally:
+        with torch.no_grad():
+            model.decoder.blocks[1].visual_mlp_gate.zero_()
+
+
+def test_ctranslate2_and_openai_formats_load_the_same_weights(tmp_path):
+    state = random_whisper_state(TINY_DIMS)
+    tokenizer = multilingual_tokenizer_json()
+    ct2 = load_model(
+        str(write_ct2_directory(tmp_path / "ct2", state, TINY_DIMS, tokenizer, float16=False)),
+        "cpu",
+    )
+    (tmp_path / "pt").mkdir()
+    (tmp_path / "pt" / "tokenizer.json").write_text(tokenizer)
+    pt = load_model(str(write_openai_pt(tmp_path / "pt" / "tiny.pt", state, TINY_DIMS)), "cpu")
+    for name, value in state.items():
+        assert torch.equal(ct2.model.state_dict()[name], value), name
+        assert torch.equal(pt.model.state_dict()[name], value), name
+    assert (
+        ct2.tokenizer.multilingual
+        and ct2.tokenizer.eot == 50257
+        and ct2.tokenizer.timestamp_begin == 50364
+    )
+    assert not ct2.model.uses_vision()
+
+
+def test_float16_ctranslate2_weights_are_read_as_float32(tmp_path):
+    state = random_whisper_state(TINY_DIMS)
+    folder = write_ct2_directory(
+        tmp_path / "ct2", state, TINY_DIMS, multilingual_tokenizer_json(), float16=True
+    )
+    loaded = load_model(str(folder), "cpu").model.state_dict()
+    for name, value in state.items():
+        assert loaded[name].dtype == torch.float32
+        assert torch.equal(loaded[name], value.half().float()), name
+
+
+def test_model_errors_name_the_path(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        load_model(str(tmp_path / "missing"), "cpu")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "model.bin").write_bytes(b"\x06\x00\x00\x00garbage")
+    (tmp_path / "junk" / "tokenizer.json").write_text(multilingual_tokenizer_json())
+    with pytest.raises(ValueError, match="junk.*not a readable CTranslate2"):
+        load_model(str(tmp_path / "junk"), "cpu")
