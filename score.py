@@ -1,0 +1,67 @@
+"""Score subtitles or captions against references with the metrics papers report.
+
+    python score.py --hyp H --ref R [--json OUT.json] [--csv OUT.csv] [--metrics LIST]
+
+H and R: two subtitle files (SRT, VTT or JSON cues), two folders of them (paired by
+relative path without extension), or two caption sets in JSON. Prints a Markdown table;
+exit status 1 for an unreadable or malformed input file, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from data.subtitles import SubtitleError
+from evaluation.caption_metrics import java_missing_note
+from evaluation.caption_sets import CaptionSetError
+from evaluation.report import markdown_table, write_csv, write_json
+from evaluation.scoring import ALL_METRICS, UsageError, needs_java, score_paths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="score.py",
+        description="Score hypothesis subtitles or captions against references (figures on the 0-100 scale).",
+    )
+    parser.add_argument(
+        "--hyp", required=True, help="hypothesis: subtitle file, folder, or caption-set JSON"
+    )
+    parser.add_argument("--ref", required=True, help="reference: same kind as --hyp")
+    parser.add_argument("--json", metavar="OUT.json", help="also write the full report as JSON")
+    parser.add_argument(
+        "--csv", metavar="OUT.csv", help="also write one row per file plus the corpus as CSV"
+    )
+    parser.add_argument(
+        "--metrics",
+        metavar="LIST",
+        help=f"comma-separated subset of: {','.join(ALL_METRICS)} (default: all that apply)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    metrics = [key for key in (args.metrics or "").replace(",", " ").split()] or None
+    try:
+        report = score_paths(args.hyp, args.ref, metrics)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"score.py: error: {error}", file=sys.stderr)
+        return 2
+    except (SubtitleError, CaptionSetError) as error:
+        print(f"score.py: error: {error}", file=sys.stderr)
+        return 1
+    if not report["settings"]["java"] and needs_java(report):
+        print(java_missing_note(), file=sys.stderr)
+    print(markdown_table(report, report["settings"]["metrics"]))
+    if args.json:
+        write_json(report, args.json)
+    if args.csv:
+        write_csv(report, report["settings"]["metrics"], args.csv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
