@@ -31,6 +31,10 @@ from model.audio import (
 from model.checkpoint import LoadedModel
 from model.search import DecodingOptions, decode_with_fallback, detect_language
 
+# A window whose loudest sample is below -60 dBFS holds no speech; Whisper-family models
+# invent text ("You") on digital silence, so such windows are not decoded at all.
+SILENCE_PEAK = 1e-3
+
 Progress = Callable[[float, float], None]  # (seconds done, total seconds)
 
 
@@ -53,7 +57,8 @@ class Segment:
 class WindowInput:
     """What the model sees of one window: (1, n_mels, 3000) mel and its frames."""
 
-    mel: torch.Tensor
+    silent: bool  # no sample above SILENCE_PEAK: nothing else is computed
+    mel: torch.Tensor | None
     frames: torch.Tensor | None  # (1, F, S, S, 3) uint8
     frame_times: torch.Tensor | None  # (1, F) seconds from the window start
 
@@ -64,6 +69,9 @@ def read_window(
     """The window starting at `start` seconds, and how many mel frames of media it holds."""
     audio = reader.audio(start, start + CHUNK_SECONDS)
     content_frames = min(N_FRAMES, len(audio) // HOP_LENGTH)
+    silent = len(audio) == 0 or float(np.abs(audio).max()) < SILENCE_PEAK
+    if silent:
+        return WindowInput(True, None, None, None), content_frames
     device = loaded.model.device
     mel = window_mel(audio, loaded.model.config.n_mels)[None].to(device)
     frames = times = None
@@ -72,7 +80,7 @@ def read_window(
         if len(pixels):
             frames = torch.from_numpy(np.ascontiguousarray(pixels))[None].to(device)
             times = torch.from_numpy(stamps - start).float()[None].to(device)
-    return WindowInput(mel, frames, times), content_frames
+    return WindowInput(False, mel, frames, times), content_frames
 
 
 def split_timestamped(
@@ -131,6 +139,11 @@ def transcribe(
         window, content_frames = read_window(reader, start, loaded, with_frames)
         if content_frames <= 0:
             break
+        if window.silent:
+            seek += content_frames
+            if progress is not None:
+                progress(min(seek / FRAMES_PER_SECOND, duration), duration)
+            continue
         with torch.no_grad():
             cross = model.encode(window.mel, window.frames, window.frame_times)
         if sot_sequence is None:

@@ -25,6 +25,7 @@ import os
 from dataclasses import dataclass
 
 import av
+import av.logging
 import av.stream
 import numpy as np
 
@@ -78,6 +79,9 @@ def _open(path: str) -> av.container.InputContainer:
         raise MediaError(path, "not a file")
     if os.path.getsize(path) == 0:
         raise MediaError(path, "empty file")
+    # torchvision turns FFmpeg's console log on when imported; our errors are MediaError
+    # lines, so keep FFmpeg's own messages ("moov atom not found") off stderr.
+    av.logging.set_level(None)
     try:
         return av.open(path, metadata_errors="ignore")
     except PermissionError as err:

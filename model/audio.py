@@ -71,7 +71,9 @@ def window_mel(audio: Tensor | np.ndarray, n_mels: int = 80) -> Tensor:
     """
     audio = torch.as_tensor(audio, dtype=torch.float32)[..., :N_SAMPLES]
     n_frames = audio.shape[-1] // HOP_LENGTH
-    mel = log_mel_spectrogram(F.pad(audio, (0, HOP_LENGTH)), n_mels)[..., :n_frames]
+    # One hop of zeros as faster-whisper adds; more for a sliver too short to reflect-pad.
+    padding = max(HOP_LENGTH, N_FFT - audio.shape[-1])
+    mel = log_mel_spectrogram(F.pad(audio, (0, padding)), n_mels)[..., :n_frames]
     return F.pad(mel, (0, N_FRAMES - n_frames))
 
 
