@@ -1,0 +1,91 @@
+"""Serve the avsub web page: python serve.py [--host 127.0.0.1] [--port 7860] [options].
+
+Subtitle tab (API endpoint /subtitle) and Score tab (API endpoint /score); the model is
+loaded once and shared by all requests, which wait in order beyond --concurrency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)"
+    )
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="default, a checkpoint folder, a CTranslate2 Whisper folder or a .pt file",
+    )
+    parser.add_argument(
+        "--tokenizer", default=None, help="tokenizer.json for an openai-whisper .pt model"
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--max-file-mb", type=float, default=1024, help="largest upload in MB")
+    parser.add_argument(
+        "--max-minutes", type=float, default=120, help="longest media accepted, in minutes"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="requests run at once; others wait in order"
+    )
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error("--port must be between 1 and 65535")
+    if args.max_file_mb <= 0 or args.max_minutes <= 0:
+        parser.error("--max-file-mb and --max-minutes must be positive")
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # One server-owned directory for everything written while serving: our outputs and,
+    # unless the user chose otherwise, Gradio's upload cache (read when gradio is imported).
+    work_dir = Path(tempfile.mkdtemp(prefix="avsub-serve-"))
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(work_dir / "gradio"))
+    try:
+        from app.web import Limits, build_app  # imports gradio and torch: after the checks
+        from model.checkpoint import load_model
+
+        try:
+            loaded = load_model(args.model, args.device, args.tokenizer)
+        except (ValueError, OSError) as error:
+            print(f"serve.py: cannot load model: {' '.join(str(error).split())}", file=sys.stderr)
+            return 2
+        limits = Limits(args.max_file_mb, args.max_minutes, args.concurrency)
+        app = build_app(loaded, limits, work_dir)
+        print(
+            f"serve.py: model {loaded.name} on {loaded.model.device}, visual branch "
+            f"{'active' if loaded.model.uses_vision() else 'inactive'}",
+            file=sys.stderr,
+        )
+        # `docker stop` and test teardown send SIGTERM: close as on Ctrl-C, so that the
+        # finally below removes the work directory.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            app.launch(
+                server_name=args.host,
+                server_port=args.port,
+                max_file_size=limits.max_file_bytes,
+                footer_links=["api"],
+            )
+        except OSError as error:  # e.g. the port is taken
+            print(f"serve.py: cannot serve: {' '.join(str(error).split())}", file=sys.stderr)
+            return 2
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
