@@ -158,8 +158,17 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def client(server):
-    return Client(server.url, verbose=False)
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("client-downloads")  # not gradio_client's /tmp/gradio
+
+
+def new_client(server, downloads) -> Client:
+    return Client(server.url, verbose=False, download_files=downloads)
+
+
+@pytest.fixture(scope="module")
+def client(server, downloads):
+    return new_client(server, downloads)
 
 
 def subtitle_jfk(client: Client) -> tuple:
@@ -199,18 +208,19 @@ def test_bad_uploads_get_a_one_line_error_and_the_server_keeps_serving(client, t
     assert_jfk_result(subtitle_jfk(client))
 
 
-def test_uploads_over_the_size_limit_are_refused(server, tmp_path):
+def test_uploads_over_the_size_limit_are_refused(server, downloads, tmp_path):
     big = tmp_path / "big.mp4"
     big.write_bytes(os.urandom((MAX_FILE_MB + 1) * 2**20))
     with big.open("rb") as data:
         response = httpx.post(f"{server.url}gradio_api/upload", files={"files": ("big.mp4", data)})
     assert response.status_code == 413
     with pytest.raises(ValueError, match="exceeds the maximum file size"):
-        Client(server.url, verbose=False).predict(handle_file(str(big)), api_name="/subtitle")
+        new_client(server, downloads).predict(handle_file(str(big)), api_name="/subtitle")
 
 
-def test_simultaneous_uploads_all_complete(server):
-    clients = [Client(server.url, verbose=False) for _ in range(3)]  # three users
+def test_simultaneous_uploads_all_complete(server, downloads):
+    # Three users, each with their own download folder so they never write the same file.
+    clients = [new_client(server, downloads / f"user{number}") for number in range(3)]
     with ThreadPoolExecutor(len(clients)) as pool:
         results = list(pool.map(subtitle_jfk, clients))
     for result in results:
