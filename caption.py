@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.folder import OUTPUT_FORMATS, caption_files, find_jobs, write_failure_report
 from app.layout import LayoutOptions
+from app.model_args import add_model_arguments, load_model_from_args
 from app.pipeline import SubtitleOptions
 from model.search import DecodingOptions
 
@@ -25,15 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--format", default="srt", help="comma-separated: srt,vtt,json,txt (default srt)"
     )
-    parser.add_argument(
-        "--model",
-        default="default",
-        help="default, a checkpoint folder, a CTranslate2 Whisper folder or a .pt file",
-    )
-    parser.add_argument(
-        "--tokenizer", default=None, help="tokenizer.json for an openai-whisper .pt model"
-    )
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_model_arguments(parser)
     parser.add_argument("--beam-size", type=int, default=5, help="1 = greedy (default 5)")
     parser.add_argument(
         "--fps", type=float, default=None, help="frames per second given to the frame encoder"
@@ -66,12 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
-    from model.checkpoint import load_model  # imports torch: after the usage checks
-
-    try:
-        loaded = load_model(args.model, args.device, args.tokenizer)
-    except (ValueError, OSError) as error:
-        print(f"caption.py: cannot load model: {' '.join(str(error).split())}", file=sys.stderr)
+    loaded = load_model_from_args(args, "caption.py")
+    if loaded is None:
         return 2
     if (
         args.language

@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from app.model_args import add_model_arguments, load_model_from_args
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -21,15 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)"
     )
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument(
-        "--model",
-        default="default",
-        help="default, a checkpoint folder, a CTranslate2 Whisper folder or a .pt file",
-    )
-    parser.add_argument(
-        "--tokenizer", default=None, help="tokenizer.json for an openai-whisper .pt model"
-    )
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    add_model_arguments(parser)
     parser.add_argument("--max-file-mb", type=float, default=1024, help="largest upload in MB")
     parser.add_argument(
         "--max-minutes", type=float, default=120, help="longest media accepted, in minutes"
@@ -55,12 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(work_dir / "gradio"))
     try:
         from app.web import Limits, build_app  # imports gradio and torch: after the checks
-        from model.checkpoint import load_model
 
-        try:
-            loaded = load_model(args.model, args.device, args.tokenizer)
-        except (ValueError, OSError) as error:
-            print(f"serve.py: cannot load model: {' '.join(str(error).split())}", file=sys.stderr)
+        loaded = load_model_from_args(args, "serve.py")
+        if loaded is None:
             return 2
         limits = Limits(args.max_file_mb, args.max_minutes, args.concurrency)
         app = build_app(loaded, limits, work_dir)

@@ -1,0 +1,30 @@
+"""The model options every entry point shares (--model, --tokenizer, --device), and loading
+the model they name with a one-line error instead of a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="default, a checkpoint folder, a CTranslate2 Whisper folder or a .pt file",
+    )
+    parser.add_argument(
+        "--tokenizer", default=None, help="tokenizer.json for an openai-whisper .pt model"
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+
+
+def load_model_from_args(args: argparse.Namespace, program: str):
+    """The LoadedModel the arguments name, or None after printing why it cannot be loaded."""
+    from model.checkpoint import load_model  # imports torch: only once the usage is checked
+
+    try:
+        return load_model(args.model, args.device, args.tokenizer)
+    except (ValueError, OSError) as error:
+        print(f"{program}: cannot load model: {' '.join(str(error).split())}", file=sys.stderr)
+        return None
