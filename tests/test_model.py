@@ -164,3 +164,19 @@ def test_model_errors_name_the_path(tmp_path):
     (tmp_path / "junk" / "tokenizer.json").write_text(multilingual_tokenizer_json())
     with pytest.raises(ValueError, match="junk.*not a readable CTranslate2"):
         load_model(str(tmp_path / "junk"), "cpu")
+
+
+def test_frame_encoder_loads_local_resnet_weights_without_pickle(tmp_path):
+    import torchvision
+    from safetensors.torch import save_file
+
+    from model.frames import FrameEncoder
+
+    source = torchvision.models.resnet18(weights=None)
+    save_file(source.state_dict(), tmp_path / "resnet18.safetensors")
+    encoder = FrameEncoder("resnet18", 64)
+    encoder.load_trunk_weights(str(tmp_path / "resnet18.safetensors"))
+    for name, value in encoder.trunk.state_dict().items():
+        assert torch.equal(value, source.state_dict()[name]), name
+    with pytest.raises(ValueError, match="must be a .safetensors file"):
+        encoder.load_trunk_weights(str(tmp_path / "resnet18.pth"))
