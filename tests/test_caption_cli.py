@@ -33,6 +33,8 @@ def mixed_folder(tmp_path_factory, jfk_audio):
     make_empty(str(root / "bad" / "empty.mp4"))
     make_text(str(root / "bad" / "notes.mp4"))
     make_truncated(str(root / "bad" / "cut.mp4"))
+    # Named on the command line (not searched for): FFmpeg opens it, a subtitle stream only.
+    (root / "bad" / "only-text.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nOnly text.\n")
     (root / "readme.txt").write_text(
         "not media, and not searched: its extension is not a media one"
     )
@@ -45,6 +47,7 @@ def mixed_run(mixed_folder, tmp_path_factory):
     result = run_caption(
         str(mixed_folder),
         str(mixed_folder / "missing.mp4"),
+        str(mixed_folder / "bad" / "only-text.srt"),
         "--out",
         str(out),
         "--format",
@@ -73,6 +76,7 @@ def test_each_bad_file_is_one_line_on_stderr_and_exit_1(mixed_run, mixed_folder)
         "notes.mp4": "not a media file",
         "cut.mp4": "truncated or corrupt",
         "missing.mp4": "no such file",
+        "only-text.srt": "no audio or video stream",
     }
     for name, reason in expected.items():
         matching = [line for line in lines if name in line]
@@ -87,7 +91,7 @@ def test_each_bad_file_is_one_line_on_stderr_and_exit_1(mixed_run, mixed_folder)
 def test_failed_files_leave_no_output_and_no_temporaries(mixed_run):
     _, out = mixed_run
     names = all_files(out)
-    assert not [n for n in names if n.startswith("bad") or "missing" in n]
+    assert not [n for n in names if n.startswith("bad") or "missing" in n or "only-text" in n]
     assert not [n for n in names if ".tmp-" in n]
 
 
