@@ -161,8 +161,11 @@ class _Stepper:
         return logits[:, -1]
 
     def reorder(self, index: Tensor) -> None:
+        """Beam search moved rows within their window's group. The rows of one group share
+        the window (encoder keys/values) and the prompt layout, so only the self-attention
+        cache follows; copying the encoder keys/values every step would cost more than the
+        decoder step itself."""
         self.past = [(k.index_select(0, index), v.index_select(0, index)) for k, v in self.past]
-        self.cross = self.cross.index_select(index)
         self.key_valid = self.key_valid.index_select(0, index)
         self.next_position = self.next_position.index_select(0, index)
 
@@ -206,7 +209,10 @@ def decode_windows(
     tokens = rows_prefix.tokens  # (R, T)
     first_logits = stepper.first(tokens, rows_prefix.positions)
     sot_logits = first_logits[torch.arange(b, device=device) * n_per, prefix.sot_index]
-    no_speech = sot_logits.softmax(-1)[:, tokenizer.no_speech].tolist()
+    if tokenizer.timestamps:  # Whisper vocabularies have a no-speech token
+        no_speech = sot_logits.softmax(-1)[:, tokenizer.no_speech].tolist()
+    else:  # captioning vocabularies do not
+        no_speech = [0.0] * b
     logits = first_logits[:, -1]
     sum_logprobs = torch.zeros(tokens.shape[0], device=device)
     finished: list[dict[tuple, float]] = [{} for _ in range(b)]
