@@ -29,7 +29,7 @@ from model.audio import (
     window_mel,
 )
 from model.checkpoint import LoadedModel
-from model.search import DecodingOptions, decode_with_fallback, detect_language
+from model.search import DecodingOptions, WindowResult, decode_with_fallback, detect_language
 
 # A window whose loudest sample is below -60 dBFS holds no speech; Whisper-family models
 # invent text ("You") on digital silence, so such windows are not decoded at all.
@@ -118,6 +118,32 @@ def split_timestamped(
     return segments, advance
 
 
+def is_no_speech(result: WindowResult, decoding: DecodingOptions) -> bool:
+    """Whisper's skip rule: the no-speech token is likely and the text is not confident."""
+    if (
+        decoding.no_speech_threshold is None
+        or result.no_speech_prob <= decoding.no_speech_threshold
+    ):
+        return False
+    return decoding.logprob_threshold is None or result.avg_logprob <= decoding.logprob_threshold
+
+
+def window_segments(
+    result: WindowResult, start: float, content_frames: int, decoding: DecodingOptions, tok
+) -> tuple[list[Segment], int]:
+    """One decoded window -> its non-empty segments and how many mel frames to advance."""
+    if is_no_speech(result, decoding):
+        return [], content_frames
+    if decoding.without_timestamps:
+        end = start + content_frames / FRAMES_PER_SECOND
+        found, advance = [Segment(start, end, result.text, result.tokens)], content_frames
+    else:
+        found, advance = split_timestamped(
+            result.tokens, tok.timestamp_begin, start, content_frames, tok
+        )
+    return [s for s in found if s.text and s.end > s.start], max(advance, 1)
+
+
 def transcribe(
     reader: MediaReader,
     loaded: LoadedModel,
@@ -139,59 +165,74 @@ def transcribe(
         window, content_frames = read_window(reader, start, loaded, with_frames)
         if content_frames <= 0:
             break
+        shaky = False
         if window.silent:
-            seek += content_frames
-            if progress is not None:
-                progress(min(seek / FRAMES_PER_SECOND, duration), duration)
-            continue
-        with torch.no_grad():
-            cross = model.encode(window.mel, window.frames, window.frame_times)
-        if sot_sequence is None:
-            language = decoding.language
-            if language is None:
-                language = detect_language(model, tok, cross)[0] if tok.multilingual else "en"
-            sot_sequence = tok.sot_sequence(
-                language, decoding.task, not decoding.without_timestamps
-            )
-        prompt = all_tokens[prompt_reset:] if decoding.condition_on_previous_text else []
-        result = decode_with_fallback(model, tok, cross, sot_sequence, [prompt], decoding)[0]
-        silent = (
-            decoding.no_speech_threshold is not None
-            and result.no_speech_prob > decoding.no_speech_threshold
-        )
-        if (
-            silent
-            and decoding.logprob_threshold is not None
-            and result.avg_logprob > decoding.logprob_threshold
-        ):
-            silent = False  # confident text despite the no-speech token
-        if silent:
-            seek += content_frames
+            found, advance = [], content_frames
         else:
-            if decoding.without_timestamps:
-                found = [
-                    Segment(
-                        start,
-                        start + content_frames / FRAMES_PER_SECOND,
-                        result.text,
-                        result.tokens,
-                    )
-                ]
-                advance = content_frames
-            else:
-                found, advance = split_timestamped(
-                    result.tokens, tok.timestamp_begin, start, content_frames, tok
+            with torch.no_grad():
+                cross = model.encode(window.mel, window.frames, window.frame_times)
+            if sot_sequence is None:
+                language = decoding.language
+                if language is None:
+                    language = detect_language(model, tok, cross)[0] if tok.multilingual else "en"
+                sot_sequence = tok.sot_sequence(
+                    language, decoding.task, not decoding.without_timestamps
                 )
-            found = [s for s in found if s.text and s.end > s.start]
-            segments.extend(found)
-            all_tokens.extend(t for s in found for t in s.tokens)
-            if result.temperature > 0.5:
-                prompt_reset = len(all_tokens)  # a shaky window should not steer the next one
-            seek += max(advance, 1)
+            prompt = all_tokens[prompt_reset:] if decoding.condition_on_previous_text else []
+            result = decode_with_fallback(model, tok, cross, sot_sequence, [prompt], decoding)[0]
+            found, advance = window_segments(result, start, content_frames, decoding, tok)
+            shaky = result.temperature > 0.5
+        segments.extend(found)
+        all_tokens.extend(t for s in found for t in s.tokens)
+        if shaky:
+            prompt_reset = len(all_tokens)  # text decoded at a high temperature steers nothing
+        seek += advance
         if progress is not None:
             progress(min(seek / FRAMES_PER_SECOND, duration), duration)
-        if content_frames < N_FRAMES and seek >= content_frames + start * FRAMES_PER_SECOND:
+        if content_frames < N_FRAMES and seek >= start * FRAMES_PER_SECOND + content_frames:
             break  # that was the last window
+    return segments
+
+
+def caption_windows(
+    reader: MediaReader,
+    loaded: LoadedModel,
+    options: SubtitleOptions,
+    progress: Progress | None = None,
+) -> list[Segment]:
+    """A captioning model (no timestamp tokens): one caption per window, the window being
+    the model's audio span (n_audio_ctx * 20 ms: e.g. 3 s for the synthetic models)."""
+    model, tok = loaded.model, loaded.tokenizer
+    span = min(CHUNK_SECONDS, model.config.n_audio_ctx * TIME_PRECISION)
+    decoding = DecodingOptions(
+        beam_size=options.decoding.beam_size,
+        temperatures=(0.0,),
+        compression_ratio_threshold=None,
+        logprob_threshold=None,
+        no_speech_threshold=None,
+        condition_on_previous_text=False,
+        without_timestamps=True,
+        sample_len=options.decoding.sample_len,
+    )
+    duration = reader.info.duration
+    segments, start = [], 0.0
+    while start < duration - 1e-3:
+        audio = reader.audio(start, start + span)
+        mel = window_mel(audio, model.config.n_mels)[None].to(model.device)  # (1, n_mels, 3000)
+        pixels, stamps = reader.frames(start, start + span)
+        frames = times = None
+        if len(pixels):
+            frames = torch.from_numpy(np.ascontiguousarray(pixels))[None].to(model.device)
+            times = torch.from_numpy(stamps - start).float()[None].to(model.device)
+        with torch.no_grad():
+            cross = model.encode(mel, frames, times)
+            result = decode_with_fallback(model, tok, cross, [tok.sot], [[]], decoding)[0]
+        end = min(start + span, duration)
+        if result.text:
+            segments.append(Segment(start, end, result.text, result.tokens))
+        start += span
+        if progress is not None:
+            progress(min(start, duration), duration)
     return segments
 
 
@@ -217,5 +258,8 @@ def subtitle(
     with MediaReader(
         path, SAMPLE_RATE, fps=fps, frame_size=loaded.model.config.frame_size
     ) as reader:
-        segments = transcribe(reader, loaded, options, progress)
+        if loaded.tokenizer.timestamps:
+            segments = transcribe(reader, loaded, options, progress)
+        else:
+            segments = caption_windows(reader, loaded, options, progress)
         return segments_to_cues(segments, options.layout, reader.info.duration)

@@ -9,15 +9,14 @@ from model.audio import AudioEncoder
 from model.config import ModelConfig
 from model.decoder import CrossCache, TextDecoder
 from model.frames import FrameEncoder
+from model.lstm_decoder import LSTMDecoder
 
 
 class AVCaptioner(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
-        if config.decoder != "transformer":
-            raise ValueError(
-                f"unsupported decoder {config.decoder!r} (this build has 'transformer')"
-            )
+        if config.decoder not in ("transformer", "lstm"):
+            raise ValueError(f"unknown decoder {config.decoder!r} (transformer or lstm)")
         if config.n_audio_state != config.n_text_state:
             raise ValueError("audio and text widths must match (cross-attention has no projection)")
         self.config = config
@@ -28,15 +27,24 @@ class AVCaptioner(nn.Module):
             config.n_audio_head,
             config.n_audio_layer,
         )
-        self.frame_encoder = FrameEncoder(config.frame_backbone, config.n_text_state)
-        self.decoder = TextDecoder(
-            config.n_vocab,
-            config.n_text_ctx,
+        self.frame_encoder = FrameEncoder(
+            config.frame_backbone,
             config.n_text_state,
+            config.frame_grid,
+            config.n_frame_layer,
             config.n_text_head,
-            config.n_text_layer,
-            config.dropout,
         )
+        if config.decoder == "lstm":
+            self.decoder = LSTMDecoder(config.n_vocab, config.n_text_state, config.dropout)
+        else:
+            self.decoder = TextDecoder(
+                config.n_vocab,
+                config.n_text_ctx,
+                config.n_text_state,
+                config.n_text_head,
+                config.n_text_layer,
+                config.dropout,
+            )
 
     @property
     def device(self) -> torch.device:
@@ -52,13 +60,28 @@ class AVCaptioner(nn.Module):
         frame_times: Tensor | None = None,
         frame_mask: Tensor | None = None,
     ) -> CrossCache:
-        """mel: (B, n_mels, 3000); frames: (B, F, H, W, 3) uint8; frame_times: (B, F) seconds
-        from the window start; frame_mask: (B, F) bool. With every gate at 0 the frames are
-        ignored and the ResNet never runs (in training they are used: the gates learn)."""
-        audio = self.encoder(mel)  # (B, 1500, D)
+        """mel: (B, n_mels, >= 2 * n_audio_ctx) (a 30 s window is cut to the model's audio
+        span); frames: (B, F, H, W, 3) uint8; frame_times: (B, F) seconds from the window
+        start; frame_mask: (B, F) bool. With every gate at 0 the frames are ignored and the
+        ResNet never runs (in training they are used: the gates learn)."""
+        audio = self.encoder(mel[..., : 2 * self.config.n_audio_ctx])  # (B, n_audio_ctx, D)
         visual = None
         if frames is not None and frames.shape[1] > 0 and (self.training or self.uses_vision()):
-            visual = self.frame_encoder(frames, frame_times)  # (B, F, D)
+            visual = self.frame_encoder(frames, frame_times, frame_mask)  # (B, F, D)
+        return self.decoder.cross_cache(audio, visual, frame_mask if visual is not None else None)
+
+    def encode_features(
+        self,
+        mel: Tensor,
+        feats: Tensor | None,
+        frame_times: Tensor | None,
+        frame_mask: Tensor | None,
+    ) -> CrossCache:
+        """As `encode`, from cached trunk features feats (B, F, C) (a frozen ResNet)."""
+        audio = self.encoder(mel[..., : 2 * self.config.n_audio_ctx])  # (B, n_audio_ctx, D)
+        visual = None
+        if feats is not None and feats.shape[1] > 0:
+            visual = self.frame_encoder.tokens_from_features(feats, frame_times, frame_mask)
         return self.decoder.cross_cache(audio, visual, frame_mask if visual is not None else None)
 
     def forward(
@@ -68,8 +91,13 @@ class AVCaptioner(nn.Module):
         frames: Tensor | None = None,
         frame_times: Tensor | None = None,
         frame_mask: Tensor | None = None,
+        frame_features: Tensor | None = None,
     ) -> Tensor:
-        """Teacher-forced logits: mel (B, n_mels, 3000), tokens (B, T) -> (B, T, V)."""
-        cross = self.encode(mel, frames, frame_times, frame_mask)
+        """Teacher-forced logits: mel (B, n_mels, 2 * n_audio_ctx), tokens (B, T) -> (B, T, V).
+        frame_features (B, F, C): cached trunk features, used instead of frames."""
+        if frame_features is not None:
+            cross = self.encode_features(mel, frame_features, frame_times, frame_mask)
+        else:
+            cross = self.encode(mel, frames, frame_times, frame_mask)
         logits, _ = self.decoder(tokens, cross)
         return logits

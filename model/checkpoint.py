@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from model.captioner import AVCaptioner
 from model.config import ModelConfig
+from model.sp_tokenizer import SentencePieceTokenizer
 from model.tokenizer import WhisperTokenizer
 from model.whisper_import import read_ct2_directory, read_openai_checkpoint
 
@@ -28,7 +29,7 @@ TOKENIZER_FILE = "tokenizer.json"
 @dataclass
 class LoadedModel:
     model: AVCaptioner
-    tokenizer: WhisperTokenizer
+    tokenizer: WhisperTokenizer | SentencePieceTokenizer
     name: str  # what the user asked for, for display
 
 
@@ -61,8 +62,14 @@ def build_from_whisper(config: ModelConfig, whisper_state: dict[str, torch.Tenso
     return model
 
 
-def save_checkpoint(model: AVCaptioner, tokenizer: WhisperTokenizer, folder: str | Path) -> Path:
-    """Write the checkpoint directory atomically (a temporary sibling, then a rename)."""
+def save_checkpoint(
+    model: AVCaptioner,
+    tokenizer: WhisperTokenizer | SentencePieceTokenizer,
+    folder: str | Path,
+    extra: dict[str, Path] | None = None,
+) -> Path:
+    """Write the checkpoint directory atomically (a temporary sibling, then a rename).
+    extra: more files to copy in, {name in the folder: source path} (training state)."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}.", dir=folder.parent))
@@ -71,15 +78,17 @@ def save_checkpoint(model: AVCaptioner, tokenizer: WhisperTokenizer, folder: str
             "avsub_checkpoint": CHECKPOINT_VERSION,
             "model": model.config.to_dict(),
             "tokenizer": {
-                "kind": "whisper",
-                "file": TOKENIZER_FILE,
+                "kind": tokenizer.kind,
+                "file": tokenizer.file_name,
                 "multilingual": tokenizer.multilingual,
             },
         }
         (tmp / "config.json").write_text(json.dumps(meta, indent=2))
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, tmp / "model.safetensors")
-        shutil.copyfile(tokenizer.path, tmp / TOKENIZER_FILE)
+        tokenizer.save(tmp)
+        for name, source in (extra or {}).items():
+            shutil.copyfile(source, tmp / name)
         if folder.exists():
             old = folder.with_name(f".old-{folder.name}")
             shutil.rmtree(old, ignore_errors=True)
@@ -94,13 +103,19 @@ def save_checkpoint(model: AVCaptioner, tokenizer: WhisperTokenizer, folder: str
     return folder
 
 
-def _load_avsub_checkpoint(folder: Path, meta: dict) -> tuple[AVCaptioner, WhisperTokenizer]:
+def _load_avsub_checkpoint(folder: Path, meta: dict):
     config = ModelConfig.from_dict(meta["model"])
     model = AVCaptioner(config)
     model.load_state_dict(load_file(folder / "model.safetensors"))
-    tokenizer = WhisperTokenizer(
-        folder / meta["tokenizer"]["file"], meta["tokenizer"]["multilingual"]
-    )
+    kind = meta["tokenizer"].get("kind", "whisper")
+    if kind == "sentencepiece":
+        tokenizer = SentencePieceTokenizer(folder / meta["tokenizer"]["file"])
+    elif kind == "whisper":
+        tokenizer = WhisperTokenizer(
+            folder / meta["tokenizer"]["file"], meta["tokenizer"]["multilingual"]
+        )
+    else:
+        raise ValueError(f"{folder}: unknown tokenizer kind {kind!r}")
     return model, tokenizer
 
 

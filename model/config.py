@@ -20,11 +20,13 @@ class ModelConfig:
     n_text_state: int = 384
     n_text_head: int = 6
     n_text_layer: int = 4
-    decoder: str = "transformer"  # "transformer" (Whisper + gated visual attention)
+    decoder: str = "transformer"  # "transformer" (Whisper + gated visual attention) | "lstm"
     # Frame encoder.
     frame_backbone: str = "resnet18"  # resnet18 | resnet34 | resnet50
     frames_per_second: float = 1.0  # rate frames are sampled at for the visual tokens
     frame_size: int = 224
+    frame_grid: int = 1  # trunk features pooled to grid x grid cells (1: global pooling)
+    n_frame_layer: int = 0  # temporal conv + self-attention blocks across frames (0: none)
     # Vocabulary facts the search needs (taken from the tokenizer/checkpoint they came with).
     suppress_ids: list[int] = field(default_factory=list)
     suppress_ids_begin: list[int] = field(default_factory=list)

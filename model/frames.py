@@ -2,6 +2,14 @@
 
 Each frame's token carries a sinusoidal encoding of its time inside the window, on the
 same 20 ms clock as the audio encoder's positions, so audio and video share one clock.
+
+Two options for captioning from scratch (both off in the Whisper-compatible default):
+`grid` > 1 pools the trunk's last feature map to grid x grid cells instead of one, so a
+token keeps where things are in the picture (global pooling discards it, and motion is
+a change of place); `n_layer` > 0 adds a temporal convolution (neighbouring frames: motion)
+and that many self-attention blocks across the frames of a window. Besides the ResNets,
+backbone "convnet" is a small CNN (four stride-2 convolutions) cheap enough to train from
+scratch on a CPU, for small synthetic frames.
 """
 
 from __future__ import annotations
@@ -13,30 +21,52 @@ import torchvision
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from model.attention import sinusoids
+from model.attention import EncoderBlock, sinusoids
 from model.audio import TIME_PRECISION
 
-BACKBONES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
+BACKBONES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "convnet": 128}
+CONVNET_WIDTHS = (16, 32, 64, 128)  # "convnet": four stride-2 3x3 conv + GroupNorm + ReLU
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def build_resnet_trunk(backbone: str) -> nn.Module:
-    """A randomly initialised ResNet up to global pooling: (B, 3, H, W) -> (B, C)."""
+def build_convnet_trunk(grid: int = 1) -> nn.Module:
+    """A small CNN cheap enough to train from scratch on a CPU (small synthetic frames):
+    (B, 3, H, W) -> (B, 128 * grid^2). GroupNorm, so a row never depends on its batch."""
+    layers, channels = [], 3
+    for width in CONVNET_WIDTHS:
+        layers += [
+            nn.Conv2d(channels, width, 3, stride=2, padding=1),
+            nn.GroupNorm(8, width),
+            nn.ReLU(inplace=True),
+        ]
+        channels = width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(grid), nn.Flatten())
+
+
+def build_resnet_trunk(backbone: str, grid: int = 1) -> nn.Module:
+    """A randomly initialised ResNet up to (grid x grid) pooling: (B, 3, H, W) -> (B, C*grid^2)."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown frame backbone {backbone!r}; choose from {sorted(BACKBONES)}")
+    if backbone == "convnet":
+        return build_convnet_trunk(grid)
     trunk = getattr(torchvision.models, backbone)(weights=None)
+    trunk.avgpool = nn.AdaptiveAvgPool2d(grid)
     trunk.fc = nn.Identity()
     return trunk
 
 
 class FrameEncoder(nn.Module):
-    def __init__(self, backbone: str, n_state: int):
+    def __init__(
+        self, backbone: str, n_state: int, grid: int = 1, n_layer: int = 0, n_head: int = 4
+    ):
         super().__init__()
         self.backbone = backbone
-        self.trunk = build_resnet_trunk(backbone)
-        self.proj = nn.Linear(BACKBONES[backbone], n_state)
+        self.trunk = build_resnet_trunk(backbone, grid)
+        self.proj = nn.Linear(BACKBONES[backbone] * grid * grid, n_state)
         self.ln = nn.LayerNorm(n_state)
+        self.temporal_conv = nn.Conv1d(n_state, n_state, 3, padding=1) if n_layer else None
+        self.temporal = nn.ModuleList(EncoderBlock(n_state, n_head) for _ in range(n_layer))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -46,22 +76,40 @@ class FrameEncoder(nn.Module):
         x = (x - self.mean) / self.std
         return self.trunk(x)
 
-    def forward(self, frames: Tensor, times: Tensor) -> Tensor:
-        """frames: (B, F, H, W, 3) uint8; times: (B, F) seconds from the window start.
-        Returns visual tokens (B, F, D)."""
+    def forward(self, frames: Tensor, times: Tensor, mask: Tensor | None = None) -> Tensor:
+        """frames: (B, F, H, W, 3) uint8; times: (B, F) seconds from the window start;
+        mask: (B, F) bool, True where a frame exists. Returns visual tokens (B, F, D)."""
         b, f = frames.shape[:2]
         feats = self.features(frames.flatten(0, 1)).view(b, f, -1)  # (B, F, C)
-        return self.tokens_from_features(feats, times)
+        return self.tokens_from_features(feats, times, mask)
 
-    def tokens_from_features(self, feats: Tensor, times: Tensor) -> Tensor:
+    def tokens_from_features(
+        self, feats: Tensor, times: Tensor, mask: Tensor | None = None
+    ) -> Tensor:
         """Cached trunk features (B, F, C) + times (B, F) -> visual tokens (B, F, D)."""
         positions = (times / TIME_PRECISION).flatten()
         clock = sinusoids(positions, self.proj.out_features).view(*times.shape, -1)
-        return self.ln(self.proj(feats)) + clock.to(feats.dtype)
+        x = self.ln(self.proj(feats)) + clock.to(feats.dtype)  # (B, F, D)
+        if self.temporal_conv is None:
+            return x
+        if mask is not None:
+            x = x * mask[..., None].to(x.dtype)  # padded frames are zeros for the convolution
+        x = x + torch.nn.functional.gelu(self.temporal_conv(x.transpose(1, 2))).transpose(1, 2)
+        key_mask = None
+        if mask is not None:
+            key_mask = mask.clone()
+            key_mask[~key_mask.any(dim=1), 0] = True  # an all-False row would give NaN
+            key_mask = key_mask[:, None, None, :]  # (B, 1, 1, F)
+        for block in self.temporal:
+            x = x + block.attn(block.attn_ln(x), mask=key_mask)[0]
+            x = x + block.mlp(block.mlp_ln(x))
+        return x
 
     def load_trunk_weights(self, source: str) -> None:
         """'imagenet' (torchvision's weights API; needs a download or torch's cache) or a
         local .safetensors file of a ResNet state dict. Never unpickles."""
+        if self.backbone == "convnet" and source == "imagenet":
+            raise ValueError("the convnet backbone has no ImageNet weights")
         if source == "imagenet":
             weights = torchvision.models.get_model_weights(self.backbone).IMAGENET1K_V1
             try:

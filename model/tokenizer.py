@@ -7,6 +7,7 @@ timestamp_begin + k means k * 0.02 s.
 
 from __future__ import annotations
 
+import shutil
 from functools import cached_property
 from pathlib import Path
 
@@ -22,10 +23,17 @@ LANGUAGES = (
 
 
 class WhisperTokenizer:
+    kind = "whisper"
+    file_name = "tokenizer.json"
+    timestamps = True  # has timestamp tokens (the pipeline splits windows into segments)
+
     def __init__(self, path: str | Path, multilingual: bool):
         self.path = Path(path)
         self.multilingual = multilingual
         self.tokenizer = Tokenizer.from_file(str(self.path))
+
+    def save(self, folder: str | Path) -> None:
+        shutil.copyfile(self.path, Path(folder) / self.file_name)
 
     def special(self, text: str) -> int:
         token_id = self.tokenizer.token_to_id(text)
