@@ -40,6 +40,7 @@ SLOTS = ("color", "shape", "direction", "pitch", "count")
 VISUAL_SLOTS = ("color", "shape", "direction")
 AUDIO_SLOTS = ("pitch", "count")
 
+VERSION = 2  # bump when the generator changes: cached sets are named with it
 SAMPLE_RATE = 16000
 SECONDS = 3.0
 VIDEO_FPS = 12
@@ -97,7 +98,7 @@ def random_spec(rng: np.random.Generator) -> ClipSpec:
     pitch = str(rng.choice(list(PITCHES)))
     count = str(rng.choice(list(COUNTS)))
     width, height = FRAME_SIZES[rng.integers(len(FRAME_SIZES))]
-    side = float(rng.uniform(0.18, 0.3) * min(width, height))
+    side = float(rng.uniform(0.25, 0.4) * min(width, height))
     dx, dy = DIRECTIONS[direction]
     extent = width if dx else height
     room = extent - side - 4  # centre travel available along the motion axis
@@ -213,7 +214,8 @@ def generate(out: str | os.PathLike, n: int, seed: int) -> Path:
     captions_path = out / "captions.json"
     if captions_path.exists():
         meta = json.loads((out / "specs.json").read_text()) if (out / "specs.json").exists() else {}
-        if meta.get("seed") == seed and len(meta.get("clips", {})) == n:
+        same = meta.get("seed") == seed and meta.get("version") == VERSION
+        if same and len(meta.get("clips", {})) == n:
             return out
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -224,7 +226,8 @@ def generate(out: str | os.PathLike, n: int, seed: int) -> Path:
         write_clip(out / name, spec, rng)
         captions[name] = spec.caption
         specs[name] = asdict(spec)
-    (out / "specs.json").write_text(json.dumps({"seed": seed, "clips": specs}))
+    meta = {"seed": seed, "version": VERSION, "clips": specs}
+    (out / "specs.json").write_text(json.dumps(meta))
     tmp = captions_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(captions, indent=1))
     tmp.replace(captions_path)  # captions.json last: its presence marks a finished set
