@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.media_factory import make_empty, make_text, make_truncated, make_video, tone
+from tests.media_factory import make_empty, make_text, make_truncated, make_video
 
 
 def run_caption(*args: str) -> subprocess.CompletedProcess:
@@ -24,12 +24,12 @@ def all_files(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def mixed_folder(tmp_path_factory, jfk_audio):
-    """Good files (speech video, tone audio) in a tree, plus each class of bad file."""
+    """Good files (speech videos) in a tree, plus each class of bad file."""
     root = tmp_path_factory.mktemp("media")
     for folder in ("talks", "music", "bad"):
         (root / folder).mkdir()
     make_video(str(root / "talks" / "jfk.mp4"), 11.0, audio=jfk_audio)
-    make_video(str(root / "music" / "beep.mkv"), 2.0, audio=tone(440, 2.0))
+    make_video(str(root / "music" / "end.mkv"), 3.0, audio=jfk_audio[16000 * 8 :])
     make_empty(str(root / "bad" / "empty.mp4"))
     make_text(str(root / "bad" / "notes.mp4"))
     make_truncated(str(root / "bad" / "cut.mp4"))
@@ -58,7 +58,7 @@ def mixed_run(mixed_folder, tmp_path_factory):
 
 def test_good_files_are_done_and_mirror_the_tree(mixed_run):
     result, out = mixed_run
-    for stem in ("talks/jfk", "music/beep"):
+    for stem in ("talks/jfk", "music/end"):
         for ext in ("srt", "vtt", "json", "txt"):
             assert (out / f"{stem}.{ext}").exists(), f"{stem}.{ext} missing"
     assert "fellow Americans" in (out / "talks/jfk.txt").read_text()
@@ -98,7 +98,7 @@ def test_failed_files_leave_no_output_and_no_temporaries(mixed_run):
 def test_rerun_skips_done_files_and_overwrite_redoes_them(tmp_path, jfk_audio):
     media = tmp_path / "in"
     media.mkdir()
-    make_video(str(media / "a.mp4"), 3.0, audio=tone(500, 3.0))
+    make_video(str(media / "a.mp4"), 3.0, audio=jfk_audio[: 16000 * 3])
     out = tmp_path / "out"
     assert run_caption(str(media), "--out", str(out)).returncode == 0
     srt = out / "a.srt"
@@ -109,11 +109,12 @@ def test_rerun_skips_done_files_and_overwrite_redoes_them(tmp_path, jfk_audio):
     assert "kept" not in srt.read_text()
 
 
-def test_a_single_file_input_writes_next_to_its_name(tmp_path):
-    media = make_video(str(tmp_path / "clip.mov"), 2.0, audio=tone(440, 2.0))
+def test_a_single_file_input_writes_next_to_its_name(tmp_path, jfk_audio):
+    media = make_video(str(tmp_path / "clip.mov"), 3.0, audio=jfk_audio[16000 * 8 :])
     out = tmp_path / "out"
     assert run_caption(media, "--out", str(out), "--format", "vtt").returncode == 0
-    assert (out / "clip.vtt").read_text().startswith("WEBVTT")
+    vtt = (out / "clip.vtt").read_text()
+    assert vtt.startswith("WEBVTT") and "your country" in vtt
 
 
 @pytest.mark.parametrize(
