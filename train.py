@@ -89,6 +89,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--clip-grad", type=float, default=1.0)
+    p.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=0.1,
+        help="chance that an example's audio is replaced by digital silence, and, apart, "
+        "that its frames are blanked (black), so the model still describes what it can",
+    )
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--val-n", type=int, default=200, help="validation clips (synthetic)")
     p.add_argument("--seed", type=int, default=0)
@@ -369,7 +376,7 @@ def write_curves(out: Path) -> None:
     left.set(xlabel="step", ylabel="training loss (label-smoothed)", yscale="log")
     for key in ("bleu4", "cider", "exact"):
         right.plot([r["step"] for r in val], [r[key] for r in val], marker="o", label=key)
-    right.set(xlabel="step", ylabel="validation score (0-100)")
+    right.set(xlabel="step", ylabel="validation: BLEU-4, exact match (%), CIDEr-D (x100)")
     right.legend()
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=100)
@@ -474,6 +481,14 @@ def main(argv: list[str] | None = None) -> int:
         cache_frame_features(model, train_clips + val_clips, device)
     if cached and fresh_trunk:
         standardise_projection(model, train_clips)
+    # What "no sound" and "no picture" look like to the model, for modality dropout.
+    silent_mel = mel_fn(torch.zeros(round(seconds * 16000)))  # (n_mels, audio_frames)
+    black = torch.zeros(1, config.frame_size, config.frame_size, 3, dtype=torch.uint8)
+    if cached:
+        with torch.no_grad():
+            model.frame_encoder.eval()
+            black = model.frame_encoder.features(black.to(device)).cpu()  # (1, C)
+            model.frame_encoder.train()
     prefix = prompt_tokens(tokenizer)
     targets = [
         encode_target(tokenizer, c.text)[: config.n_text_ctx - len(prefix)] for c in train_clips
@@ -550,6 +565,15 @@ def main(argv: list[str] | None = None) -> int:
             mel, tokens, labels, frames, times, mask = collate(
                 [train_clips[i] for i in part], [targets[i] for i in part], prefix, device
             )
+            # Modality dropout, drawn per global step (the same for any world size).
+            draw = torch.rand(
+                2,
+                args.batch_size,
+                generator=torch.Generator().manual_seed(args.seed * 1000003 + step),
+            )
+            drop = (draw < args.modality_dropout)[:, m * micro : (m + 1) * micro][:, rank::world]
+            mel[drop[0]] = silent_mel.to(mel)
+            frames[drop[1]] = black.to(frames)
             sync = m == args.accum - 1 or world == 1
             with ddp.no_sync() if not sync else nullcontext():
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):

@@ -30,11 +30,32 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+class GridAndGlobalMaxPool(nn.Module):
+    """(B, C, H, W) -> (B, C * (grid^2 + 1)): max over each grid cell (where things are)
+    and over the whole picture (what is there, wherever it is)."""
+
+    def __init__(self, grid: int):
+        super().__init__()
+        self.grid = grid
+
+    def forward(self, x: Tensor) -> Tensor:
+        cells = nn.functional.adaptive_max_pool2d(x, self.grid).flatten(1)  # (B, C*grid^2)
+        whole = nn.functional.adaptive_max_pool2d(x, 1).flatten(1)  # (B, C)
+        return torch.cat([cells, whole], dim=1)
+
+
+def trunk_features(backbone: str, grid: int) -> int:
+    """Width of the trunk's output for this backbone and grid."""
+    if backbone == "convnet":
+        return BACKBONES[backbone] * (grid * grid + 1)
+    return BACKBONES[backbone] * grid * grid
+
+
 def build_convnet_trunk(grid: int = 1) -> nn.Module:
     """A small CNN cheap enough to train from scratch on a CPU (small synthetic frames):
-    (B, 3, H, W) -> (B, 128 * grid^2). GroupNorm, so a row never depends on its batch; max
-    pooling to the grid (a shape classifier on the synthetic frames reached 92% after 300
-    steps with it, 76% with average pooling)."""
+    (B, 3, H, W) -> (B, 128 * (grid^2 + 1)). GroupNorm, so a row never depends on its
+    batch; max pooling (a shape classifier on the synthetic frames reached 92% after 300
+    steps with it, 76% with average pooling) per grid cell and over the whole picture."""
     layers, channels = [], 3
     for width in CONVNET_WIDTHS:
         layers += [
@@ -43,7 +64,7 @@ def build_convnet_trunk(grid: int = 1) -> nn.Module:
             nn.ReLU(inplace=True),
         ]
         channels = width
-    return nn.Sequential(*layers, nn.AdaptiveMaxPool2d(grid), nn.Flatten())
+    return nn.Sequential(*layers, GridAndGlobalMaxPool(grid))
 
 
 def build_resnet_trunk(backbone: str, grid: int = 1) -> nn.Module:
@@ -65,7 +86,7 @@ class FrameEncoder(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.trunk = build_resnet_trunk(backbone, grid)
-        self.proj = nn.Linear(BACKBONES[backbone] * grid * grid, n_state)
+        self.proj = nn.Linear(trunk_features(backbone, grid), n_state)
         self.ln = nn.LayerNorm(n_state)
         self.temporal_conv = nn.Conv1d(n_state, n_state, 3, padding=1) if n_layer else None
         self.temporal = nn.ModuleList(EncoderBlock(n_state, n_head) for _ in range(n_layer))

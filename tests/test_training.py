@@ -165,7 +165,7 @@ def test_captioning_checkpoint_gives_one_cue_per_window(tiny_sets, tmp_path):
     assert all(s.text for s in segments)
 
 
-def test_torchrun_two_processes_match_one(tiny_sets, tmp_path):
+def test_torchrun_two_processes_and_accumulation_match_one(tiny_sets, tmp_path):
     common = ["--dropout", "0", "--max-steps", "4", "--eval-every", "4", "--batch-size", "8"]
     assert train.main(tiny_args(tiny_sets, tmp_path / "one", *common)) == 0
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
@@ -177,6 +177,9 @@ def test_torchrun_two_processes_match_one(tiny_sets, tmp_path):
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(one) == len(two) == 4
     assert two == pytest.approx(one, rel=1e-4)
+    # Gradient accumulation over 2 micro-batches: the same global batch, the same curve.
+    assert train.main(tiny_args(tiny_sets, tmp_path / "accum", *common, "--accum", "2")) == 0
+    assert losses(tmp_path / "accum") == pytest.approx(one, rel=1e-4)
     a = load_file(tmp_path / "one" / "last" / "model.safetensors")
     b = load_file(tmp_path / "two" / "last" / "model.safetensors")
     for key in a:
