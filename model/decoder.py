@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.attention import KeyValue, MultiHeadAttention, mlp
@@ -144,5 +145,5 @@ class TextDecoder(nn.Module):
             )
             new_past.append(kv)
         x = self.ln(x)
-        logits = x @ self.token_embedding.weight.to(x.dtype).T  # tied output projection
+        logits = F.linear(x, self.token_embedding.weight.to(x.dtype))  # tied output projection
         return logits.float(), new_past
