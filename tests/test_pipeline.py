@@ -35,7 +35,9 @@ def test_example_transcript_has_wer_0(example_cues):
 
 
 def test_example_segment_times_match_faster_whisper(example_cues):
-    recorded = json.loads((ROOT / "tests" / "fixtures" / "jfk_faster_whisper.json").read_text())["segments"]
+    recorded = json.loads((ROOT / "tests" / "fixtures" / "jfk_faster_whisper.json").read_text())[
+        "segments"
+    ]
     # Cues split a segment only when it needs more than two lines; here each segment fits.
     assert len(example_cues) == len(recorded)
     for cue, segment in zip(example_cues, recorded, strict=True):
@@ -72,5 +74,7 @@ def test_video_without_audio_gives_no_cues(default_model, tmp_path):
 
 def test_audio_only_and_video_give_the_same_cues(default_model, jfk_audio, tmp_path):
     audio_only = subtitle(make_audio(str(tmp_path / "jfk.wav"), jfk_audio, 16000), default_model)
-    with_video = subtitle(make_video(str(tmp_path / "jfk.mkv"), 11.0, audio=jfk_audio), default_model)
+    with_video = subtitle(
+        make_video(str(tmp_path / "jfk.mkv"), 11.0, audio=jfk_audio), default_model
+    )
     assert [words(c.text) for c in audio_only] == [words(c.text) for c in with_video]
