@@ -20,11 +20,12 @@ import argparse
 import json
 import os
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from data.media_writer import encode_audio, encode_video
 
 COLORS = {
     "red": (220, 40, 40),
@@ -185,26 +186,9 @@ def write_clip(path: str | os.PathLike, spec: ClipSpec, rng: np.random.Generator
         vstream.options = {"preset": "ultrafast", "threads": "1"}
         astream = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
         astream.options = {"aac_coder": "fast"}
-        for i in range(round(SECONDS * VIDEO_FPS)):
-            frame = av.VideoFrame.from_ndarray(draw(spec, i / VIDEO_FPS, rng), format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, VIDEO_FPS)
-            for packet in vstream.encode(frame):
-                container.mux(packet)
-        for packet in vstream.encode(None):
-            container.mux(packet)
-        samples = audio(spec, rng).reshape(1, -1)
-        for start in range(0, samples.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(samples[:, start : start + 1024]), format="flt", layout="mono"
-            )
-            frame.sample_rate = SAMPLE_RATE
-            frame.pts = start
-            frame.time_base = Fraction(1, SAMPLE_RATE)
-            for packet in astream.encode(frame):
-                container.mux(packet)
-        for packet in astream.encode(None):
-            container.mux(packet)
+        pictures = (draw(spec, i / VIDEO_FPS, rng) for i in range(round(SECONDS * VIDEO_FPS)))
+        encode_video(container, vstream, pictures, VIDEO_FPS)
+        encode_audio(container, astream, audio(spec, rng), SAMPLE_RATE)
 
 
 def generate(out: str | os.PathLike, n: int, seed: int) -> Path:

@@ -19,10 +19,11 @@ Every function returns the path it wrote, as a ``str``.
 from __future__ import annotations
 
 import os
-from fractions import Fraction
 
 import av
 import numpy as np
+
+from data.media_writer import encode_audio, encode_video
 
 PALETTE = (
     (220, 40, 40),
@@ -59,22 +60,6 @@ def draw_frame(t: float, size: tuple[int, int] = (64, 48)) -> np.ndarray:
     return image
 
 
-def _write_audio(container, stream, samples: np.ndarray, sample_rate: int):
-    samples = np.asarray(samples, np.float32).reshape(1, -1)
-    step = 1024
-    for start in range(0, samples.shape[1], step):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples[:, start : start + step]), format="flt", layout="mono"
-        )
-        frame.sample_rate = sample_rate
-        frame.pts = start
-        frame.time_base = Fraction(1, sample_rate)
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
-
-
 def make_video(
     path,
     seconds: float,
@@ -106,16 +91,10 @@ def make_video(
             if not webm:
                 astream.options = {"aac_coder": "fast"}  # 2-3x faster than the default
         if vstream is not None:
-            for i in range(round(seconds * fps)):
-                frame = av.VideoFrame.from_ndarray(draw_frame(i / fps, size), format="rgb24")
-                frame.pts = i
-                frame.time_base = Fraction(1, fps)
-                for packet in vstream.encode(frame):
-                    container.mux(packet)
-            for packet in vstream.encode(None):
-                container.mux(packet)
+            pictures = (draw_frame(i / fps, size) for i in range(round(seconds * fps)))
+            encode_video(container, vstream, pictures, fps)
         if astream is not None:
-            _write_audio(container, astream, audio, sample_rate)
+            encode_audio(container, astream, audio, sample_rate)
     return path
 
 
@@ -137,7 +116,7 @@ def make_audio(path, samples: np.ndarray, sample_rate: int = 16000) -> str:
     rate = 48000 if codec == "libopus" else sample_rate
     with av.open(path, "w") as container:
         stream = container.add_stream(codec, rate=rate, layout="mono")
-        _write_audio(container, stream, samples, sample_rate)
+        encode_audio(container, stream, samples, sample_rate)
     return path
 
 
