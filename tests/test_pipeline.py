@@ -78,3 +78,21 @@ def test_audio_only_and_video_give_the_same_cues(default_model, jfk_audio, tmp_p
         make_video(str(tmp_path / "jfk.mkv"), 11.0, audio=jfk_audio), default_model
     )
     assert [words(c.text) for c in audio_only] == [words(c.text) for c in with_video]
+
+
+def test_file_and_array_inputs_give_the_same_mel(jfk_audio, tmp_path):
+    """The samples of a file, read whole or window by window, give the array's mel."""
+    import torch
+
+    from data.media import MediaReader, load_audio
+    from model.audio import window_mel
+
+    # What 16-bit FLAC holds: integers -32768..32767 over 32768.
+    samples = (np.clip(np.round(jfk_audio * 32768), -32768, 32767) / 32768).astype(np.float32)
+    path = make_audio(str(tmp_path / "jfk.flac"), samples, 16000)
+    expected = window_mel(samples)
+    assert torch.allclose(window_mel(load_audio(path)), expected, atol=1e-5)
+    with MediaReader(path) as reader:
+        assert torch.allclose(window_mel(reader.audio(0.0, 30.0)), expected, atol=1e-5)
+        later = reader.audio(4.0, 34.0)
+    assert torch.allclose(window_mel(later), window_mel(samples[16000 * 4 :]), atol=1e-5)
