@@ -143,6 +143,20 @@ def coco_scores(
     return {key: scores[key] for key in metrics if key in scores}
 
 
+def chosen_metrics(
+    metrics: Iterable[str] | None, default: Iterable[str], allowed: Iterable[str], kind: str
+) -> list[str]:
+    """The metric keys asked for (`default` when None); an unknown key is a ValueError."""
+    metrics = list(default if metrics is None else metrics)
+    allowed = list(allowed)
+    unknown = [key for key in metrics if key not in allowed]
+    if unknown:
+        raise ValueError(
+            f"not a {kind} metric: {', '.join(unknown)} (choose from {', '.join(allowed)})"
+        )
+    return metrics
+
+
 def score_caption_sets(
     hyps: dict[str, str],
     refs: dict[str, list[str]],
@@ -154,12 +168,7 @@ def score_caption_sets(
     Scores the ids present on both sides (callers report the others). `metrics` picks a
     subset of CAPTION_METRICS; `use_java` defaults to whether Java is installed.
     """
-    metrics = list(CAPTION_METRICS if metrics is None else metrics)
-    unknown = [key for key in metrics if key not in CAPTION_METRICS]
-    if unknown:
-        raise ValueError(
-            f"not a caption metric: {', '.join(unknown)} (choose from {', '.join(CAPTION_METRICS)})"
-        )
+    metrics = chosen_metrics(metrics, CAPTION_METRICS, CAPTION_METRICS, "caption")
     if use_java is None:
         use_java = java_available()
     ids = [video_id for video_id in refs if video_id in hyps]

@@ -29,7 +29,13 @@ from suber.metrics.suber import calculate_SubER
 from suber.utilities import set_approximate_word_times
 
 from data.subtitles import Cue
-from evaluation.caption_metrics import BLEU_KEYS, coco_scores, java_available, tokenize
+from evaluation.caption_metrics import (
+    BLEU_KEYS,
+    chosen_metrics,
+    coco_scores,
+    java_available,
+    tokenize,
+)
 from evaluation.text_norm import normalise
 from evaluation.time_pairing import pair_hypothesis_words
 
@@ -167,12 +173,7 @@ def score_subtitle_corpus(
     All files' time-paired texts share one tokenizer run, so the JVM starts once. A
     figure that is undefined (no reference text at all) is None.
     """
-    metrics = list(DEFAULT_SUBTITLE_METRICS if metrics is None else metrics)
-    unknown = [key for key in metrics if key not in SUBTITLE_METRICS]
-    if unknown:
-        raise ValueError(
-            f"not a subtitle metric: {', '.join(unknown)} (choose from {', '.join(SUBTITLE_METRICS)})"
-        )
+    metrics = chosen_metrics(metrics, DEFAULT_SUBTITLE_METRICS, SUBTITLE_METRICS, "subtitle")
     if use_java is None:
         use_java = java_available()
     pairs = [(_in_time_order(hyp), _in_time_order(ref)) for hyp, ref in pairs]
