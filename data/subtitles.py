@@ -43,6 +43,17 @@ class Cue:
     text: str
 
 
+@dataclass(frozen=True)
+class Word:
+    """One spoken word and where it is heard, in seconds; `text` has no surrounding spaces
+    (punctuation stays attached: "Hello,")."""
+
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+
+
 class SubtitleError(ValueError):
     """A subtitle file that cannot be read; the message is one line naming file and line."""
 
