@@ -2,6 +2,8 @@
 
 Exit status: 0 when every file succeeded, 1 when any failed (the others are still done;
 each failure is one line on stderr and in DIR/caption-failures.jsonl), 2 on bad usage.
+Under torchrun (`torchrun --nproc_per_node K caption.py ...`) each process takes every
+K-th file, on its own GPU when there are GPUs; process 0 writes the failure report.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.folder import OUTPUT_FORMATS, caption_files, find_jobs, write_failure_report
-from app.layout import LayoutOptions
+from app.batch_pipeline import BatchOptions
+from app.distributed import Ranks
+from app.folder import OUTPUT_FORMATS, caption_files, find_jobs, media_seconds, write_failure_report
+from app.layout_args import add_layout_arguments, layout_options_from_args
 from app.model_args import add_model_arguments, load_model_from_args
-from app.pipeline import SubtitleOptions
+from app.options import SubtitleOptions
+from data.media import MEDIA_EXTENSIONS
 from model.search import DecodingOptions
 
 
@@ -26,8 +31,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--format", default="srt", help="comma-separated: srt,vtt,json,txt (default srt)"
     )
+    parser.add_argument(
+        "--extensions",
+        default=None,
+        help="comma-separated file extensions searched for in folders "
+        f"(default {','.join(sorted(e.lstrip('.') for e in MEDIA_EXTENSIONS))})",
+    )
     add_model_arguments(parser)
     parser.add_argument("--beam-size", type=int, default=5, help="1 = greedy (default 5)")
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="speech chunks per forward pass (default 8)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="threads reading media ahead of the model (default 1; 0 = none)",
+    )
+    parser.add_argument(
+        "--no-vad",
+        action="store_true",
+        help="Whisper's own sequential long-form loop: no voice-activity chunks, no word "
+        "timing, no batching",
+    )
     parser.add_argument(
         "--fps", type=float, default=None, help="frames per second given to the frame encoder"
     )
@@ -35,10 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--language", default=None, help="language code for multilingual models (default: detect)"
     )
     parser.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
-    parser.add_argument("--max-line-width", type=int, default=42)
-    parser.add_argument("--max-lines", type=int, default=2)
+    add_layout_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="redo files whose outputs exist")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
     args = parser.parse_args(argv)
     args.formats = tuple(f.strip().lower() for f in args.format.split(",") if f.strip())
     unknown = [f for f in args.formats if f not in OUTPUT_FORMATS]
@@ -46,12 +71,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(
             f"--format: unknown format {', '.join(unknown) or '(none)'}; choose from {','.join(OUTPUT_FORMATS)}"
         )
+    if args.extensions is not None:
+        args.extensions = frozenset(
+            "." + e.strip().lower().lstrip(".") for e in args.extensions.split(",") if e.strip()
+        )
+        if not args.extensions:
+            parser.error("--extensions: give at least one extension, e.g. mp4,mkv")
     if args.beam_size < 1:
         parser.error("--beam-size must be at least 1")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    if args.workers < 0:
+        parser.error("--workers must be 0 or more")
     if args.fps is not None and args.fps <= 0:
         parser.error("--fps must be positive")
-    if args.max_line_width < 10 or args.max_lines < 1:
-        parser.error("--max-line-width must be at least 10 and --max-lines at least 1")
+    args.layout = layout_options_from_args(args, parser)
     return args
 
 
@@ -59,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
+    ranks = Ranks.from_environment()
+    if args.device == "auto" and ranks.world > 1:
+        args.device = ranks.device()
     loaded = load_model_from_args(args, "caption.py")
     if loaded is None:
         return 2
@@ -71,33 +108,54 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = SubtitleOptions(
         decoding=DecodingOptions(beam_size=args.beam_size, language=args.language, task=args.task),
-        layout=LayoutOptions(args.max_line_width, args.max_lines),
+        layout=args.layout,
+        vad=not args.no_vad,
         fps=args.fps,
     )
-    jobs, problems = find_jobs(args.inputs)
-    for _, error in problems:
-        print(error, file=sys.stderr)
-    bar = tqdm(
-        total=len(jobs), unit="file", disable=args.quiet, file=sys.stderr, dynamic_ncols=True
-    )
+    found = find_jobs(args.inputs, args.extensions) if args.extensions else find_jobs(args.inputs)
+    all_jobs, problems = found
+    jobs = ranks.share(all_jobs)
+    show = not args.quiet and ranks.rank == 0
+    if ranks.rank == 0:
+        for _, error in problems:
+            print(error, file=sys.stderr)
+    files_bar = tqdm(total=len(jobs), unit="file", disable=not show, file=sys.stderr,
+                     dynamic_ncols=True, position=0, desc="files")  # fmt: skip
+    seconds_bar = tqdm(total=round(media_seconds(jobs), 1), unit="s", disable=not show,
+                       file=sys.stderr, dynamic_ncols=True, position=1, desc="media")  # fmt: skip
 
     def on_file_done(job, error):
         if error:
             tqdm.write(error, file=sys.stderr)
-        bar.update(1)
+        files_bar.update(1)
+
+    def on_seconds(seconds: float):
+        seconds_bar.update(round(seconds, 1))
 
     summary = caption_files(
-        jobs, loaded, args.out, args.formats, options, args.overwrite, on_file_done
+        jobs,
+        loaded,
+        args.out,
+        args.formats,
+        options,
+        args.overwrite,
+        on_file_done,
+        BatchOptions(batch_size=args.batch_size, workers=args.workers),
+        on_seconds,
     )
-    bar.close()
-    failed = problems + summary.failed
-    write_failure_report(args.out, failed)
-    if not args.quiet:
-        print(
-            f"caption.py: {len(summary.done)} subtitled, {len(summary.skipped)} already done, "
-            f"{len(failed)} failed; outputs in {args.out}",
-            file=sys.stderr,
-        )
+    seconds_bar.close()
+    files_bar.close()
+    failed = problems + ranks.gather(summary.failed)
+    done, skipped = ranks.total(len(summary.done)), ranks.total(len(summary.skipped))
+    if ranks.rank == 0:
+        write_failure_report(args.out, failed)
+        if not args.quiet:
+            print(
+                f"caption.py: {done} subtitled, {skipped} already done, "
+                f"{len(failed)} failed; outputs in {args.out}",
+                file=sys.stderr,
+            )
+    ranks.close()
     return 1 if failed else 0
 
 

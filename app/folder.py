@@ -5,13 +5,15 @@ every output is written atomically; one bad file never stops the run."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.pipeline import SubtitleOptions, subtitle
+from app.batch_pipeline import BatchOptions, FileResult, subtitle_files
+from app.options import SubtitleOptions
+from app.pipeline import subtitle
 from data.atomic import atomic_write_text, remove_stale_temporaries
-from data.media import MEDIA_EXTENSIONS, MediaError
+from data.media import MEDIA_EXTENSIONS, MediaError, probe
 from data.subtitles import write_subtitles
 from model.checkpoint import LoadedModel
 
@@ -61,8 +63,47 @@ def find_jobs(
     return jobs, problems
 
 
+def media_seconds(jobs: list[Job]) -> float:
+    """Total duration of the jobs' media from their headers (unreadable files count 0)."""
+    total = 0.0
+    for job in jobs:
+        try:
+            total += probe(job.source).duration
+        except MediaError:
+            pass
+    return total
+
+
 def output_paths(job: Job, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
     return [out_dir / job.relative.with_suffix(f".{fmt}") for fmt in formats]
+
+
+def _one_by_one(
+    sources: list[Path],
+    loaded: LoadedModel,
+    options: SubtitleOptions,
+    on_seconds: Callable[[float], None] | None,
+) -> Iterator[FileResult]:
+    """Files in turn through `subtitle` (Whisper's long-form loop, captioning models)."""
+    for index, source in enumerate(sources):
+        reported = 0.0
+
+        def progress(done: float, total: float):
+            nonlocal reported
+            if on_seconds is not None and done > reported:
+                on_seconds(done - reported)
+                reported = done
+
+        try:
+            cues = subtitle(source, loaded, options, progress)
+            yield FileResult(index, source, cues, reported, None)
+        except MediaError as failure:
+            yield FileResult(index, source, None, reported, str(failure))
+        except (RuntimeError, ValueError, OSError) as failure:  # e.g. out of memory: next file
+            message = " ".join(str(failure).split())
+            yield FileResult(
+                index, source, None, reported, f"{source}: {type(failure).__name__}: {message}"
+            )
 
 
 def caption_files(
@@ -73,28 +114,40 @@ def caption_files(
     options: SubtitleOptions | None = None,
     overwrite: bool = False,
     on_file_done: Callable[[Job, str | None], None] | None = None,
+    batch: BatchOptions | None = None,
+    on_seconds: Callable[[float], None] | None = None,
 ) -> RunSummary:
-    """Subtitle every job. on_file_done(job, error or None) is called after each file."""
+    """Subtitle every job whose outputs are missing (all of them with `overwrite`).
+    on_file_done(job, error or None) is called after each file (skipped ones first);
+    on_seconds(s) as media seconds are done. Outputs are written as files finish."""
+    options = options or SubtitleOptions()
+    batch = batch or BatchOptions()
     summary = RunSummary()
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)  # left by a run that was killed mid-write
+    todo = []
     for job in jobs:
-        targets = output_paths(job, out_dir, formats)
-        if not overwrite and all(t.exists() for t in targets):
+        if not overwrite and all(t.exists() for t in output_paths(job, out_dir, formats)):
             summary.skipped.append(job.source)
             if on_file_done:
                 on_file_done(job, None)
-            continue
-        error = None
-        try:
-            cues = subtitle(job.source, loaded, options)
-            for target, fmt in zip(targets, formats, strict=True):
-                write_subtitles(cues, target, fmt)
-            summary.done.append(job.source)
-        except MediaError as failure:
-            error = str(failure)
-        except (RuntimeError, ValueError, OSError) as failure:  # e.g. out of memory: next file
-            error = f"{job.source}: {type(failure).__name__}: {' '.join(str(failure).split())}"
+        else:
+            todo.append(job)
+    sources = [job.source for job in todo]
+    if options.vad and loaded.tokenizer.timestamps:
+        results = subtitle_files(sources, loaded, options, batch, on_seconds)
+    else:
+        results = _one_by_one(sources, loaded, options, on_seconds)
+    for result in results:
+        job = todo[result.file]
+        error = result.error
+        if error is None:
+            try:
+                for target, fmt in zip(output_paths(job, out_dir, formats), formats, strict=True):
+                    write_subtitles(result.cues, target, fmt)
+                summary.done.append(job.source)
+            except OSError as failure:
+                error = f"{job.source}: cannot write subtitles: {failure}"
         if error:
             summary.failed.append((str(job.source), error))
         if on_file_done:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from app.batch_pipeline import BatchOptions, subtitle_files
 from app.layout import LayoutOptions, layout_segment
-from data.media import MediaReader
+from app.options import SubtitleOptions
+from data.media import MediaError, MediaReader, probe
 from data.subtitles import Cue
 from model.audio import (
     CHUNK_SECONDS,
@@ -29,20 +32,19 @@ from model.audio import (
     window_mel,
 )
 from model.checkpoint import LoadedModel
-from model.search import DecodingOptions, WindowResult, decode_with_fallback, detect_language
+from model.search import (
+    DecodingOptions,
+    WindowResult,
+    decode_with_fallback,
+    detect_language,
+    is_no_speech,
+)
 
 # A window whose loudest sample is below -60 dBFS holds no speech; Whisper-family models
 # invent text ("You") on digital silence, so such windows are not decoded at all.
 SILENCE_PEAK = 1e-3
 
 Progress = Callable[[float, float], None]  # (seconds done, total seconds)
-
-
-@dataclass(frozen=True)
-class SubtitleOptions:
-    decoding: DecodingOptions = field(default_factory=DecodingOptions)
-    layout: LayoutOptions = field(default_factory=LayoutOptions)
-    fps: float | None = None  # frames per second for the visual tokens; None: the model's
 
 
 @dataclass
@@ -116,16 +118,6 @@ def split_timestamped(
         )
         advance = window_frames
     return segments, advance
-
-
-def is_no_speech(result: WindowResult, decoding: DecodingOptions) -> bool:
-    """Whisper's skip rule: the no-speech token is likely and the text is not confident."""
-    if (
-        decoding.no_speech_threshold is None
-        or result.no_speech_prob <= decoding.no_speech_threshold
-    ):
-        return False
-    return decoding.logprob_threshold is None or result.avg_logprob <= decoding.logprob_threshold
 
 
 def window_segments(
@@ -246,6 +238,29 @@ def segments_to_cues(
     return cues
 
 
+def subtitle_with_vad(
+    path: str | os.PathLike,
+    loaded: LoadedModel,
+    options: SubtitleOptions,
+    progress: Progress | None,
+) -> list[Cue]:
+    """One file through the batched speech-chunk pipeline (its chunks batched together)."""
+    total = probe(path).duration
+    done = 0.0
+
+    def on_seconds(seconds: float):
+        nonlocal done
+        done += seconds
+        if progress is not None:
+            progress(min(done, total), total)
+
+    batch = BatchOptions(workers=0)
+    (result,) = subtitle_files([Path(path)], loaded, options, batch, on_seconds)
+    if result.error:
+        raise MediaError(str(path), result.error.removeprefix(f"{path}: "))
+    return result.cues
+
+
 def subtitle(
     path: str | os.PathLike,
     loaded: LoadedModel,
@@ -254,6 +269,8 @@ def subtitle(
 ) -> list[Cue]:
     """Subtitle one media file. Raises data.media.MediaError for unreadable media."""
     options = options or SubtitleOptions()
+    if options.vad and loaded.tokenizer.timestamps:
+        return subtitle_with_vad(path, loaded, options, progress)
     fps = options.fps or loaded.model.config.frames_per_second
     with MediaReader(
         path, SAMPLE_RATE, fps=fps, frame_size=loaded.model.config.frame_size

@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 def child(path: str, with_vision: bool) -> None:
     import torch
 
-    from app.pipeline import SubtitleOptions, subtitle
+    from app.options import SubtitleOptions
+    from app.pipeline import subtitle
     from model.checkpoint import load_model
     from model.search import DecodingOptions
 

@@ -310,6 +310,13 @@ def _beam_update(tokens, logprobs, sum_logprobs, finished, n_audio, beam_size, e
     )
 
 
+def is_no_speech(result: WindowResult, options: DecodingOptions) -> bool:
+    """Whisper's skip rule: the no-speech token is likely and the text is not confident."""
+    if options.no_speech_threshold is None or result.no_speech_prob <= options.no_speech_threshold:
+        return False
+    return options.logprob_threshold is None or result.avg_logprob <= options.logprob_threshold
+
+
 def needs_fallback(result: WindowResult, options: DecodingOptions) -> bool:
     """Whisper's test for a failed window: repetitive or improbable, unless it is silence."""
     failed = False

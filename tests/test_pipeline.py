@@ -9,7 +9,8 @@ import jiwer
 import numpy as np
 import pytest
 
-from app.pipeline import SubtitleOptions, subtitle
+from app.options import SubtitleOptions
+from app.pipeline import subtitle
 from data.subtitles import read_subtitles
 from model.search import DecodingOptions
 from tests.conftest import ROOT

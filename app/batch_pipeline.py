@@ -1,0 +1,334 @@
+"""Many media files -> timed subtitles, decoding speech chunks from one or several files in
+one batch.
+
+Per file (in background worker threads when asked): silero-vad finds the speech, the speech
+is grouped into chunks of at most 30 s cut at silences, and each chunk's mel (and frames,
+when the visual gates are open) is prepared. The main thread gathers chunks from any files
+into batches of `batch_size`: one encoder pass, one batched beam search, one alignment pass
+that times every word from the cross-attention. A file is finished when its last chunk is
+decoded: its words are laid out into cues and handed back, so memory stays flat however
+many or however long the files are.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.layout import layout_words
+from app.options import SubtitleOptions
+from app.speech import Chunk, SpeechOptions, plan_chunks, speech_probabilities, speech_regions
+from data.media import MediaError, MediaReader
+from data.subtitles import Cue, Word
+from model.alignment import align_words
+from model.audio import HOP_LENGTH, N_FRAMES, SAMPLE_RATE, window_mel
+from model.checkpoint import LoadedModel
+from model.search import decode_with_fallback, detect_language, is_no_speech
+
+VAD_BLOCK_SECONDS = 120.0  # audio read per step of the speech detector
+
+# Whisper writes these over music and noise; alone they are not speech.
+NON_SPEECH_TEXT = frozenset("♪♫♬ .…-*()[]")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    batch_size: int = 8  # chunks per forward pass
+    workers: int = 1  # threads reading and preparing media ahead of the model (0: inline)
+
+
+@dataclass
+class ChunkInput:
+    file: int  # index of the file in the run
+    chunk: Chunk
+    mel: torch.Tensor  # (n_mels, 3000)
+    content_frames: int  # 10-ms mel frames of real audio (the rest is padding)
+    frames: torch.Tensor | None  # (F, S, S, 3) uint8, only when the visual branch is used
+    frame_times: torch.Tensor | None  # (F,) seconds from the chunk start
+
+
+@dataclass
+class FileRead:
+    """Sent after a file's last chunk: how many chunks it had, or why it failed."""
+
+    file: int
+    n_chunks: int
+    duration: float
+    error: str | None = None
+
+
+@dataclass
+class FileResult:
+    file: int
+    source: Path
+    cues: list[Cue] | None  # None when the file failed
+    duration: float
+    error: str | None
+
+
+def _read_speech(reader: MediaReader, options: SpeechOptions) -> tuple[list[Chunk], float]:
+    """One streaming pass over the audio: speech chunks and the audio's duration."""
+    total = 0
+
+    def blocks():
+        nonlocal total
+        start = 0.0
+        while True:
+            block = reader.audio(start, start + VAD_BLOCK_SECONDS)
+            if len(block) == 0:
+                return
+            total += len(block)
+            yield block
+            start += VAD_BLOCK_SECONDS
+
+    probabilities = speech_probabilities(blocks())
+    duration = total / SAMPLE_RATE
+    return plan_chunks(speech_regions(probabilities, duration, options), options), duration
+
+
+def read_file_chunks(
+    index: int, source: Path, loaded: LoadedModel, options: SubtitleOptions
+) -> Iterator[ChunkInput | FileRead]:
+    """A file's chunks, ready for the model, then its FileRead (also on failure)."""
+    config = loaded.model.config
+    with_frames = loaded.model.uses_vision()
+    fps = options.fps or config.frames_per_second
+    n_chunks = 0
+    try:
+        with MediaReader(source, SAMPLE_RATE, fps=fps, frame_size=config.frame_size) as reader:
+            chunks, duration = _read_speech(reader, options.speech)
+        # A second forward pass reads only the chunks: the audio is never held whole.
+        with MediaReader(source, SAMPLE_RATE, fps=fps, frame_size=config.frame_size) as reader:
+            for chunk in chunks:
+                audio = reader.audio(chunk.start, chunk.end)
+                frames = times = None
+                if with_frames:
+                    pixels, stamps = reader.frames(chunk.start, chunk.end)
+                    frames = torch.from_numpy(np.ascontiguousarray(pixels))
+                    times = torch.from_numpy(stamps - chunk.start).float()
+                yield ChunkInput(
+                    file=index,
+                    chunk=chunk,
+                    mel=window_mel(audio, config.n_mels),
+                    content_frames=min(N_FRAMES, len(audio) // HOP_LENGTH),
+                    frames=frames,
+                    frame_times=times,
+                )
+                n_chunks += 1
+        yield FileRead(index, n_chunks, duration)
+    except MediaError as error:
+        yield FileRead(index, n_chunks, 0.0, str(error))
+    except (RuntimeError, ValueError, OSError) as error:
+        message = " ".join(str(error).split())
+        yield FileRead(index, n_chunks, 0.0, f"{source}: {type(error).__name__}: {message}")
+
+
+def _in_threads(
+    sources: list[Path], read: Callable[[int, Path], Iterator], workers: int, depth: int
+) -> Iterator[ChunkInput | FileRead]:
+    """Items of all files, read by `workers` threads, at most `depth` waiting at a time."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    next_file = iter(enumerate(sources))
+    lock = threading.Lock()
+    stop = threading.Event()
+    finished = object()
+
+    def work():
+        try:
+            while not stop.is_set():
+                with lock:
+                    job = next(next_file, None)
+                if job is None:
+                    return
+                for item in read(*job):
+                    while not stop.is_set():
+                        try:
+                            items.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+        finally:
+            items.put(finished)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = items.get()
+            if item is finished:
+                running -= 1
+            else:
+                yield item
+    finally:
+        stop.set()  # the consumer stopped early (error, Ctrl-C): let the threads end
+        while any(t.is_alive() for t in threads):
+            try:
+                items.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
+@dataclass
+class _FileState:
+    words: list[Word] = field(default_factory=list)
+    decoded: int = 0
+    reported: float = 0.0  # media seconds already passed to on_seconds
+    read: FileRead | None = None
+    language: str | None = None
+
+
+def _decode_batch(
+    batch: list[ChunkInput], loaded: LoadedModel, options: SubtitleOptions, files: dict
+) -> list[list[Word]]:
+    """Words of each chunk of the batch, in media time."""
+    model, tok = loaded.model, loaded.tokenizer
+    decoding = options.decoding
+    device = model.device
+    mel = torch.stack([item.mel for item in batch]).to(device)  # (B, n_mels, 3000)
+    frames = times = mask = None
+    if any(item.frames is not None and len(item.frames) for item in batch):
+        most = max(len(item.frames) for item in batch)
+        size = batch[0].frames.shape[1:]
+        frames = torch.zeros((len(batch), most, *size), dtype=torch.uint8)
+        times = torch.zeros((len(batch), most))
+        mask = torch.zeros((len(batch), most), dtype=torch.bool)
+        for row, item in enumerate(batch):
+            n = len(item.frames)
+            frames[row, :n], times[row, :n], mask[row, :n] = item.frames, item.frame_times, True
+        frames, times, mask = frames.to(device), times.to(device), mask.to(device)
+    with torch.no_grad():
+        cross = model.encode(mel, frames, times, mask)
+    # The language of a file is that of its first decoded chunk (Whisper's rule).
+    languages = []
+    for row, item in enumerate(batch):
+        state = files[item.file]
+        if state.language is None:
+            if decoding.language is not None or not tok.multilingual:
+                state.language = decoding.language or "en"
+            else:
+                index = torch.tensor([row], device=device)
+                state.language = detect_language(model, tok, cross.index_select(index))[0]
+        languages.append(state.language)
+    words: list[list[Word]] = [[] for _ in batch]
+    for language in sorted(set(languages)):
+        rows = [r for r, lang in enumerate(languages) if lang == language]
+        index = torch.tensor(rows, device=device)
+        group = cross.index_select(index)
+        sot = tok.sot_sequence(language, decoding.task, False)
+        results = decode_with_fallback(model, tok, group, sot, [[] for _ in rows], decoding)
+        spoken = []
+        for position, (row, result) in enumerate(zip(rows, results, strict=True)):
+            text = [t for t in result.tokens if t < tok.eot]
+            if is_no_speech(result, decoding) or set(result.text) <= NON_SPEECH_TEXT:
+                continue
+            spoken.append((position, row, text))
+        if not spoken:
+            continue
+        aligned = align_words(
+            model,
+            tok,
+            group.index_select(torch.tensor([p for p, _, _ in spoken], device=device)),
+            sot,
+            [text for _, _, text in spoken],
+            [batch[row].content_frames for _, row, _ in spoken],
+            [batch[row].chunk.start for _, row, _ in spoken],
+        )
+        for (_, row, _), found in zip(spoken, aligned, strict=True):
+            words[row] = _inside_chunk(found, batch[row].chunk)
+    return words
+
+
+def _inside_chunk(words: list[Word], chunk: Chunk) -> list[Word]:
+    """Word times kept inside the chunk (the alignment can overshoot into the padding)."""
+    kept = []
+    for word in words:
+        start = min(max(word.start, chunk.start), chunk.end)
+        end = min(max(word.end, start), chunk.end)
+        kept.append(Word(start, end, word.text, word.probability))
+    return kept
+
+
+def subtitle_files(
+    sources: list[Path],
+    loaded: LoadedModel,
+    options: SubtitleOptions,
+    batch: BatchOptions,
+    on_seconds: Callable[[float], None] | None = None,
+) -> Iterator[FileResult]:
+    """Subtitle every file; results come as files finish (not necessarily in order).
+    on_seconds(s) reports seconds of media decoded since the last call."""
+    states = {i: _FileState() for i in range(len(sources))}
+    # Chunks are decoded alone: no timestamp tokens (the alignment times the words) and
+    # no previous text to condition on.
+    options = replace(options, decoding=replace(options.decoding, without_timestamps=True))
+
+    def read(index: int, source: Path):
+        return read_file_chunks(index, source, loaded, options)
+
+    if batch.workers > 0:
+        items = _in_threads(sources, read, batch.workers, depth=2 * batch.batch_size)
+    else:
+        items = (item for index, source in enumerate(sources) for item in read(index, source))
+
+    def finished(index: int) -> FileResult | None:
+        state = states[index]
+        if state.read is None or (state.read.error is None and state.decoded < state.read.n_chunks):
+            return None
+        del states[index]
+        report(state, state.read.duration)  # the silence after the last chunk
+        if state.read.error:
+            return FileResult(index, sources[index], None, 0.0, state.read.error)
+        words = sorted(state.words, key=lambda w: w.start)
+        cues = layout_words(words, options.layout)
+        return FileResult(index, sources[index], cues, state.read.duration, None)
+
+    pending: list[ChunkInput] = []
+
+    def report(state: _FileState, until: float):
+        if on_seconds is not None and until > state.reported:
+            on_seconds(until - state.reported)
+            state.reported = until
+
+    def run_batch():
+        decoded = _decode_batch(pending, loaded, options, states)
+        done = []
+        for item, words in zip(pending, decoded, strict=True):
+            state = states.get(item.file)
+            if state is None:  # the file failed after this chunk was read
+                continue
+            state.words.extend(words)
+            state.decoded += 1
+            report(state, item.chunk.end)
+            done.append(item.file)
+        pending.clear()
+        return done
+
+    for item in items:
+        if isinstance(item, FileRead):
+            state = states[item.file]
+            state.read = item
+            if item.error:
+                pending[:] = [p for p in pending if p.file != item.file]
+            result = finished(item.file)
+            if result is not None:
+                yield result
+            continue
+        pending.append(item)
+        if len(pending) >= batch.batch_size:
+            for index in sorted(set(run_batch())):
+                result = finished(index)
+                if result is not None:
+                    yield result
+    if pending:
+        for index in sorted(set(run_batch())):
+            result = finished(index)
+            if result is not None:
+                yield result

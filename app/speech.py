@@ -1,0 +1,157 @@
+"""Where people speak: silero-vad speech probabilities -> speech regions -> decoding chunks.
+
+silero-vad's own loop feeds its model one 32-ms frame at a time (~100x real time on one
+core). Here a block of audio is cut into parallel streams that run as one batch through
+the same ONNX model, each stream first warmed up on the second before it, so its state
+is what a single pass would have had to within a second of context. Probabilities come
+out per 512-sample frame; silero-vad's `get_speech_timestamps_from_probs` turns them into
+regions, and `plan_chunks` groups regions into windows of at most 30 s for the decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import torch
+
+SAMPLE_RATE = 16000
+FRAME = 512  # samples per speech probability (32 ms), fixed by the model
+WARM_UP_FRAMES = 32  # ~1 s of preceding audio each stream sees before its own frames
+STREAMS = 16
+
+
+@dataclass(frozen=True)
+class SpeechOptions:
+    threshold: float = 0.5  # speech probability above which a frame is speech
+    min_speech: float = 0.25  # seconds; shorter bursts are dropped (clicks, coughs)
+    min_silence: float = 0.3  # seconds of silence that end a region
+    pad: float = 0.2  # seconds added on both sides of a region (word onsets are soft)
+    max_chunk: float = 30.0  # the decoder's window
+    max_gap: float = 2.0  # a longer pause starts a new chunk: no window spans a long silence
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of media handed to the decoder as one window; `regions` are its speech."""
+
+    start: float
+    end: float
+    regions: tuple[tuple[float, float], ...]
+
+
+@cache
+def _vad_model():
+    from silero_vad import load_silero_vad
+
+    return load_silero_vad(onnx=True)  # ships inside the package: nothing is downloaded
+
+
+class SpeechDetector:
+    """Speech probabilities for audio that arrives block by block (any block lengths)."""
+
+    def __init__(self, streams: int = STREAMS):
+        self.streams = streams
+        self.history = np.zeros(WARM_UP_FRAMES * FRAME, dtype=np.float32)
+        self.leftover = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
+
+    def feed(self, audio: np.ndarray) -> np.ndarray:
+        """audio: (N,) float32 16 kHz -> one probability per complete 512-sample frame."""
+        audio = np.concatenate([self.leftover, audio.astype(np.float32, copy=False)])
+        n_frames = len(audio) // FRAME
+        self.leftover = audio[n_frames * FRAME :]
+        if n_frames == 0:
+            return np.zeros(0, dtype=np.float32)
+        return self._run(audio[: n_frames * FRAME])
+
+    def finish(self) -> np.ndarray:
+        """The last partial frame, zero-padded (as silero-vad does)."""
+        if len(self.leftover) == 0:
+            return np.zeros(0, dtype=np.float32)
+        last = np.zeros(FRAME, dtype=np.float32)
+        last[: len(self.leftover)] = self.leftover
+        self.leftover = np.zeros(0, dtype=np.float32)
+        return self._run(last)
+
+    def _run(self, audio: np.ndarray) -> np.ndarray:
+        n_frames = len(audio) // FRAME
+        streams = max(1, min(self.streams, n_frames // (4 * WARM_UP_FRAMES)))
+        per_stream = -(-n_frames // streams)
+        padded = np.zeros((streams * per_stream + WARM_UP_FRAMES) * FRAME, dtype=np.float32)
+        padded[: WARM_UP_FRAMES * FRAME] = self.history
+        padded[WARM_UP_FRAMES * FRAME : WARM_UP_FRAMES * FRAME + len(audio)] = audio
+        # Stream s: frames [s*L - W, (s+1)*L) of the block, W taken from before it.
+        steps = per_stream + WARM_UP_FRAMES
+        frames = padded.reshape(-1, FRAME)
+        starts = np.arange(streams) * per_stream
+        model = _vad_model()
+        model.reset_states(streams)
+        out = np.empty((streams, steps), dtype=np.float32)
+        with torch.no_grad():
+            for step in range(steps):
+                batch = torch.from_numpy(frames[starts + step])  # (S, 512)
+                out[:, step] = model(batch, SAMPLE_RATE).numpy()[:, 0]
+        tail = WARM_UP_FRAMES * FRAME + len(audio)
+        self.history = padded[tail - WARM_UP_FRAMES * FRAME : tail].copy()
+        return out[:, WARM_UP_FRAMES:].reshape(-1)[:n_frames]
+
+
+def speech_probabilities(blocks: Iterable[np.ndarray]) -> np.ndarray:
+    """All frames' probabilities for audio given as consecutive blocks."""
+    detector = SpeechDetector()
+    parts = [detector.feed(block) for block in blocks]
+    parts.append(detector.finish())
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def speech_regions(
+    probabilities: np.ndarray, duration: float, options: SpeechOptions
+) -> list[tuple[float, float]]:
+    """Per-frame probabilities -> sorted, non-overlapping (start, end) seconds of speech."""
+    from silero_vad.utils_vad import get_speech_timestamps_from_probs
+
+    if len(probabilities) == 0:
+        return []
+    found = get_speech_timestamps_from_probs(
+        probabilities.tolist(),
+        sampling_rate=SAMPLE_RATE,
+        threshold=options.threshold,
+        min_speech_duration_ms=int(options.min_speech * 1000),
+        min_silence_duration_ms=int(options.min_silence * 1000),
+        speech_pad_ms=int(options.pad * 1000),
+        audio_length_samples=int(round(duration * SAMPLE_RATE)),
+    )
+    regions = []
+    for region in found:
+        start = max(0.0, region["start"] / SAMPLE_RATE)
+        end = min(duration, region["end"] / SAMPLE_RATE)
+        if regions and start <= regions[-1][1]:
+            regions[-1] = (regions[-1][0], max(end, regions[-1][1]))
+        elif end > start:
+            regions.append((start, end))
+    return regions
+
+
+def plan_chunks(regions: list[tuple[float, float]], options: SpeechOptions) -> list[Chunk]:
+    """Group speech regions into decoder windows of at most `max_chunk` seconds, cutting only
+    at silences; a region longer than a window is cut into equal pieces."""
+    pieces = []
+    for start, end in regions:
+        n = max(1, int(np.ceil((end - start) / options.max_chunk - 1e-9)))
+        step = (end - start) / n
+        pieces.extend((start + i * step, start + (i + 1) * step) for i in range(n))
+    chunks: list[Chunk] = []
+    current: list[tuple[float, float]] = []
+    for piece in pieces:
+        if current and (
+            piece[1] - current[0][0] > options.max_chunk
+            or piece[0] - current[-1][1] > options.max_gap
+        ):
+            chunks.append(Chunk(current[0][0], current[-1][1], tuple(current)))
+            current = []
+        current.append(piece)
+    if current:
+        chunks.append(Chunk(current[0][0], current[-1][1], tuple(current)))
+    return chunks
