@@ -64,6 +64,14 @@ class MultiHeadAttention(nn.Module):
         b, h, t, hd = out.shape
         return self.out(out.transpose(1, 2).reshape(b, t, h * hd)), kv
 
+    def scores(self, x: Tensor, kv: KeyValue, heads: list[int]) -> Tensor:
+        """Pre-softmax scores q.k^T / sqrt(D/H) of the chosen heads, which SDPA never exposes:
+        x (B, T, D), keys (B, H, S, D/H) -> (B, len(heads), T, S). Only the word aligner
+        calls this (one teacher-forced pass), so decoding keeps the fused SDPA kernel."""
+        q = self.split_heads(self.query(x))[:, heads]  # (B, A, T, D/H)
+        k = kv[0][:, heads]  # (B, A, S, D/H)
+        return (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+
 
 def mlp(n_state: int) -> nn.Sequential:
     return nn.Sequential(

@@ -68,6 +68,19 @@ class DecoderBlock(nn.Module):
         self_mask: Tensor | None,
     ) -> tuple[Tensor, KeyValue]:
         """x: (B, T, D) -> (B, T, D) and this block's self-attention keys/values."""
+        x, kv = self.attend_before_audio(x, visual_kv, visual_mask, past, self_mask)
+        return self.attend_audio_and_mlp(x, audio_kv), kv
+
+    def attend_before_audio(
+        self,
+        x: Tensor,
+        visual_kv: KeyValue | None,
+        visual_mask: Tensor | None,
+        past: KeyValue | None,
+        self_mask: Tensor | None,
+    ) -> tuple[Tensor, KeyValue]:
+        """The visual branch and self-attention: x (B, T, D) -> (B, T, D) and the keys/values.
+        Split from `forward` so the aligner can read the audio cross-attention's input."""
         if visual_kv is not None:
             seen, _ = self.visual_attn(self.visual_attn_ln(x), kv=visual_kv, mask=visual_mask)
             x = x + torch.tanh(self.visual_attn_gate) * self.dropout(seen)
@@ -77,10 +90,12 @@ class DecoderBlock(nn.Module):
         attended, kv = self.attn(
             self.attn_ln(x), past=past, mask=self_mask, is_causal=past is None and x.shape[1] > 1
         )
-        x = x + self.dropout(attended)
+        return x + self.dropout(attended), kv
+
+    def attend_audio_and_mlp(self, x: Tensor, audio_kv: KeyValue) -> Tensor:
+        """Audio cross-attention and the MLP: x (B, T, D) -> (B, T, D)."""
         x = x + self.dropout(self.cross_attn(self.cross_attn_ln(x), kv=audio_kv)[0])
-        x = x + self.dropout(self.mlp(self.mlp_ln(x)))
-        return x, kv
+        return x + self.dropout(self.mlp(self.mlp_ln(x)))
 
 
 class TextDecoder(nn.Module):
@@ -147,3 +162,30 @@ class TextDecoder(nn.Module):
         x = self.ln(x)
         logits = F.linear(x, self.token_embedding.weight.to(x.dtype))  # tied output projection
         return logits.float(), new_past
+
+    def alignment_scores(
+        self, tokens: Tensor, cross: CrossCache, heads: list[list[int]]
+    ) -> tuple[Tensor, Tensor]:
+        """One teacher-forced pass that also returns the audio cross-attention scores of the
+        given [layer, head] pairs (pre-softmax, see MultiHeadAttention.scores).
+        tokens: (B, T), right-padded (causal attention: padding never reaches earlier
+        positions) -> logits (B, T, V) and scores (B, len(heads), T, n_audio_ctx) in the
+        order of `heads`. `forward` stays the decoding path; this one is opt-in."""
+        positions = torch.arange(tokens.shape[1], device=tokens.device).expand(tokens.shape[0], -1)
+        x = self.token_embedding(tokens) + self.positional_embedding[positions]
+        by_head: dict[tuple[int, int], Tensor] = {}  # (layer, head) -> (B, T, n_audio_ctx)
+        for i, block in enumerate(self.blocks):
+            visual_kv = None if cross.visual is None else cross.visual[i]
+            x, _ = block.attend_before_audio(x, visual_kv, cross.visual_mask, None, None)
+            layer_heads = [head for layer, head in heads if layer == i]
+            if layer_heads:
+                layer_scores = block.cross_attn.scores(
+                    block.cross_attn_ln(x), cross.audio[i], layer_heads
+                )
+                for k, head in enumerate(layer_heads):
+                    by_head[(i, head)] = layer_scores[:, k]
+            x = block.attend_audio_and_mlp(x, cross.audio[i])
+        x = self.ln(x)
+        logits = F.linear(x, self.token_embedding.weight.to(x.dtype)).float()
+        scores = torch.stack([by_head[(layer, head)] for layer, head in heads], dim=1)
+        return logits, scores.float()
