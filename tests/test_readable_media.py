@@ -80,3 +80,28 @@ def test_non_speech_stretches_are_listed_where_the_sound_is(quick_set):
     for span in (*cues, *stretches):
         mask[round(span.start * SAMPLE_RATE) : round(span.end * SAMPLE_RATE)] = False
     assert _rms(audio[mask]) < QUIET_RMS
+
+
+def test_scores_of_the_reference_itself_and_of_a_cue_over_a_stretch(quick_set, tmp_path):
+    from bench.readable_scores import score_system
+    from data.subtitles import Cue, write_subtitles
+
+    out, manifest = quick_set
+    for video in manifest["videos"]:
+        shutil.copy(out / video["reference"], tmp_path / f"{video['name']}.srt")
+    perfect = score_system(out, manifest, tmp_path)
+    assert perfect.wer == 0 and perfect.cues_in_stretches == perfect.cues_on_no_speech_videos == 0
+    assert perfect.figures["hyp_time_near_speech"] == perfect.figures["ref_speech_covered"] == 100
+
+    # One cue on the video without speech, and the last sentence before a stretch held
+    # on into it by 1 s.
+    silent = next(v for v in manifest["videos"] if not v["has_speech"])
+    write_subtitles([Cue(1.0, 2.0, "You")], tmp_path / f"{silent['name']}.srt")
+    audio, cues, stretches, entry = _speech_video(out, manifest)
+    before = max((c for c in cues if c.end <= stretches[0].start), key=lambda c: c.end)
+    held = [Cue(c.start, stretches[0].start + 1.0, c.text) if c == before else c for c in cues]
+    write_subtitles(held, tmp_path / f"{entry['name']}.srt")
+    flawed = score_system(out, manifest, tmp_path)
+    assert flawed.cues_on_no_speech_videos == 1 and flawed.cues_in_stretches == 1
+    assert sorted(flawed.invented) == sorted(["You", before.text])
+    assert flawed.figures["hyp_time_near_speech"] < 100
