@@ -107,6 +107,14 @@ class TextDecoder(nn.Module):
         self.positional_embedding = nn.Parameter(torch.empty(n_ctx, n_state).normal_(std=0.01))
         self.blocks = nn.ModuleList(DecoderBlock(n_state, n_head, dropout) for _ in range(n_layer))
         self.ln = nn.LayerNorm(n_state)
+        self.output_projection: nn.Module | None = None  # set only by quantize_int8
+
+    def output_logits(self, x: Tensor) -> Tensor:
+        """x: (B, T, D) -> float logits (B, T, V), through the tied embedding, or through
+        its int8 copy when model/quantize.py has made one."""
+        if self.output_projection is not None:
+            return self.output_projection(x).float()
+        return F.linear(x, self.token_embedding.weight.to(x.dtype)).float()
 
     @property
     def visual_gates(self) -> list[Tensor]:
@@ -160,8 +168,7 @@ class TextDecoder(nn.Module):
             )
             new_past.append(kv)
         x = self.ln(x)
-        logits = F.linear(x, self.token_embedding.weight.to(x.dtype))  # tied output projection
-        return logits.float(), new_past
+        return self.output_logits(x), new_past
 
     def alignment_scores(
         self, tokens: Tensor, cross: CrossCache, heads: list[list[int]]
@@ -186,6 +193,6 @@ class TextDecoder(nn.Module):
                     by_head[(i, head)] = layer_scores[:, k]
             x = block.attend_audio_and_mlp(x, cross.audio[i])
         x = self.ln(x)
-        logits = F.linear(x, self.token_embedding.weight.to(x.dtype)).float()
+        logits = self.output_logits(x)
         scores = torch.stack([by_head[(layer, head)] for layer, head in heads], dim=1)
         return logits, scores.float()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from app.options import SubtitleOptions
-from app.pipeline import subtitle
+from app.pipeline import subtitle, transcribe
+from data.media import MediaReader
 from data.subtitles import read_subtitles
 from model.search import DecodingOptions
 from tests.conftest import ROOT
@@ -35,16 +36,31 @@ def test_example_transcript_has_wer_0(example_cues):
     assert jiwer.wer(words(reference), words(hypothesis)) == 0.0
 
 
-def test_example_segment_times_match_faster_whisper(example_cues):
+def test_long_form_segment_times_match_faster_whisper(default_model):
+    """--no-vad is Whisper's own long-form loop: the same segments as faster-whisper."""
     recorded = json.loads((ROOT / "tests" / "fixtures" / "jfk_faster_whisper.json").read_text())[
         "segments"
     ]
-    # Cues split a segment only when it needs more than two lines; here each segment fits.
-    assert len(example_cues) == len(recorded)
-    for cue, segment in zip(example_cues, recorded, strict=True):
-        assert abs(cue.start - segment["start"]) <= 0.1
-        assert abs(cue.end - segment["end"]) <= 0.1
-        assert words(cue.text) == words(segment["text"])
+    with MediaReader(EXAMPLE) as reader:
+        segments = transcribe(reader, default_model, SubtitleOptions(vad=False))
+    assert len(segments) == len(recorded)
+    for segment, expected in zip(segments, recorded, strict=True):
+        assert abs(segment.start - expected["start"]) <= 0.1
+        assert abs(segment.end - expected["end"]) <= 0.1
+        assert words(segment.text) == words(expected["text"])
+
+
+def test_cues_hug_the_words(example_cues):
+    """Default pipeline: the first cue starts at most ~0.2 s before the first word
+    faster-whisper times, the last ends at most ~0.5 s after the last word."""
+    recorded = json.loads(
+        (ROOT / "tests" / "fixtures" / "jfk_faster_whisper_words.json").read_text()
+    )
+    timed = [w for segment in recorded["segments"] for w in segment["words"]]
+    assert timed[0]["start"] - 0.25 <= example_cues[0].start <= timed[0]["start"] + 0.1
+    assert timed[-1]["end"] - 0.1 <= example_cues[-1].end <= timed[-1]["end"] + 0.6
+    for before, after in zip(example_cues, example_cues[1:], strict=False):
+        assert after.start - before.end >= 0.08 - 1e-9
 
 
 def test_cues_follow_the_line_rules(example_cues):
@@ -53,12 +69,14 @@ def test_cues_follow_the_line_rules(example_cues):
         assert len(lines) <= 2 and all(len(line) <= 42 for line in lines)
 
 
-def test_long_form_windows_keep_the_clock(default_model, jfk_audio, tmp_path):
+@pytest.mark.parametrize("vad", [True, False])
+def test_long_media_keep_the_clock(default_model, jfk_audio, tmp_path, vad):
     """Speech at 0 s, 21 s and 42 s: three windows' worth, each found at its own time."""
     silence = np.zeros(16000 * 10, dtype=np.float32)
     audio = np.concatenate([jfk_audio, silence, jfk_audio, silence, jfk_audio])
     path = make_audio(str(tmp_path / "three.flac"), audio, 16000)
-    cues = subtitle(path, default_model, SubtitleOptions(decoding=DecodingOptions(beam_size=1)))
+    options = SubtitleOptions(decoding=DecodingOptions(beam_size=1), vad=vad)
+    cues = subtitle(path, default_model, options)
     starts = [c.start for c in cues if "fellow" in c.text]
     assert len(starts) == 3
     for found, expected in zip(starts, [0.0, 21.0, 42.0], strict=True):
