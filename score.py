@@ -1,10 +1,13 @@
 """Score subtitles or captions against references with the metrics papers report.
 
     python score.py --hyp H --ref R [--json OUT.json] [--csv OUT.csv] [--metrics LIST]
+                    [--max-line-width N --max-lines N --max-cps CPS --max-duration S ...]
 
 H and R: two subtitle files (SRT, VTT or JSON cues), two folders of them (paired by
 relative path without extension), or two caption sets in JSON. Prints a Markdown table;
-exit status 1 for an unreadable or malformed input file, 2 for bad usage.
+for subtitles a second one: the hypothesis' layout (share of cues within each rule the
+layout flags set) and timing against the reference cues. Exit status 1 for an
+unreadable or malformed input file, 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from app.layout_args import add_layout_arguments, layout_options_from_args
 from data.subtitles import SubtitleError
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError
@@ -37,15 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help=f"comma-separated subset of: {','.join(ALL_METRICS)} (default: all that apply)",
     )
+    add_layout_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    layout = layout_options_from_args(args, parser)
     metrics = [key for key in (args.metrics or "").replace(",", " ").split()] or None
     try:
-        report = score_paths(args.hyp, args.ref, metrics)
+        report = score_paths(args.hyp, args.ref, metrics, layout=layout)
     except UsageError as error:
         parser.print_usage(sys.stderr)
         print(f"score.py: error: {error}", file=sys.stderr)

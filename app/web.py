@@ -24,7 +24,8 @@ from pathlib import Path
 import gradio as gr
 
 from app.layout import LayoutOptions
-from app.pipeline import Progress, SubtitleOptions, subtitle
+from app.options import SubtitleOptions
+from app.pipeline import Progress, subtitle
 from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, probe
 from data.subtitles import Cue, SubtitleError, read_subtitles, write_subtitles
 from evaluation.caption_metrics import java_missing_note
@@ -153,7 +154,7 @@ def subtitle_upload(
 
 def _public_names(report: dict, names: dict[str, str]) -> dict:
     """The report with the server's upload paths replaced by the uploaded file names."""
-    for row in report["files"]:
+    for row in [*report["files"], *report.get("layout", {}).get("files", [])]:
         row["hyp"], row["ref"] = (
             names.get(row["hyp"], row["hyp"]),
             names.get(row["ref"], row["ref"]),
@@ -204,6 +205,29 @@ def score_uploads(
     return table + "\n\n" + " ".join(notes), pairs, report_path
 
 
+def page_layout(line_width, max_cps, max_duration) -> LayoutOptions:
+    """The subtitle tab's layout controls -> LayoutOptions; a control left out by an API
+    caller keeps its default. RequestError for values no subtitle could keep."""
+    defaults = LayoutOptions()
+    try:
+        options = LayoutOptions(
+            max_line_width=int(line_width) if line_width is not None else defaults.max_line_width,
+            max_cps=float(max_cps) if max_cps is not None else defaults.max_cps,
+            max_duration=float(max_duration) if max_duration is not None else defaults.max_duration,
+        )
+    except (TypeError, ValueError):
+        raise RequestError(
+            "layout: line width, characters per second and duration must be numbers"
+        ) from None
+    if options.max_line_width < 10 or not options.max_cps > 0:
+        raise RequestError(
+            "layout: at least 10 characters per line and above 0 characters per second"
+        )
+    if not options.max_duration >= options.min_duration:
+        raise RequestError(f"layout: cues must be allowed at least {options.min_duration:.2f} s")
+    return options
+
+
 def model_summary(loaded: LoadedModel) -> str:
     config, model = loaded.model.config, loaded.model
     fps = f"{config.frames_per_second:g}"
@@ -230,16 +254,29 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
     default_fps = loaded.model.config.frames_per_second
 
     # Gradio finds the progress bar by this default value: its documented way.
-    def on_subtitle(media, formats, beam_size, line_width, fps, progress=gr.Progress()):  # noqa: B008
+    def on_subtitle(
+        media,
+        formats,
+        beam_size,
+        line_width,
+        fps,
+        max_cps=None,
+        max_duration=None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
         """Subtitle a video or audio file: the video with its subtitles, cues, downloads."""
         if not media:
             raise gr.Error("Upload a video or audio file first.", print_exception=False)
         formats = [fmt for fmt in DOWNLOAD_FORMATS if fmt in (formats or [])]
         if not formats:
             raise gr.Error("Choose at least one download format.", print_exception=False)
+        try:
+            layout = page_layout(line_width, max_cps, max_duration)
+        except RequestError as error:
+            raise gr.Error(str(error), print_exception=False) from None
         options = SubtitleOptions(
             decoding=DecodingOptions(beam_size=int(beam_size)),
-            layout=LayoutOptions(max_line_width=int(line_width)),
+            layout=layout,
             fps=float(fps) if fps else None,
         )
         progress(0.0, desc="Starting")
@@ -298,6 +335,12 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
                     line_width = gr.Slider(
                         20, 80, value=42, step=1, label="Characters per line at most"
                     )
+                    max_cps = gr.Slider(
+                        10, 40, value=20, step=1, label="Characters per second at most"
+                    )
+                    max_duration = gr.Slider(
+                        1, 20, value=7, step=0.5, label="Seconds per cue at most"
+                    )
                     fps = gr.Number(
                         value=default_fps,
                         minimum=0.1,
@@ -326,7 +369,8 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
                     )
             run.click(
                 on_subtitle,
-                inputs=[media, formats, beam_size, line_width, fps],
+                # New controls go last: API callers' positional inputs keep their meaning.
+                inputs=[media, formats, beam_size, line_width, fps, max_cps, max_duration],
                 outputs=[video, status, cues, downloads],
                 api_name="subtitle",
                 concurrency_limit=limits.concurrency,

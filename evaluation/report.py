@@ -1,9 +1,11 @@
 """Score reports: a Markdown table for people, JSON and CSV for programs.
 
 A report is a plain dict: {"corpus": {metric: figure}, "files": [{"hyp", "ref", metric:
-figure}], "unmatched": [...], "settings": {...}}. A figure that could not be computed
-(METEOR without Java, BLEU against an empty reference) is None: "-" in the table,
-null in JSON, empty in CSV.
+figure}], "unmatched": [...], "settings": {...}}; subtitle reports also hold "layout":
+{"corpus": {figure: value}, "files": [{"hyp", "ref", figure: value}]} (see
+evaluation/subtitle_layout.py), a second table in Markdown and more columns in CSV.
+A figure that could not be computed (METEOR without Java, BLEU against an empty
+reference, layout of no cues) is None: "-" in the table, null in JSON, empty in CSV.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 from pathlib import Path
 
 from data.atomic import atomic_write_text
+from evaluation.subtitle_layout import COUNT_FIGURES, LAYOUT_FIGURES, TIMING_FIGURES
 
 METRIC_LABELS = {
     "bleu1": "BLEU-1",
@@ -30,21 +33,57 @@ METRIC_LABELS = {
     "t_bleu": "t-BLEU",
     "sacrebleu": "sacreBLEU",
 }
+LAYOUT_COLUMNS = (*COUNT_FIGURES, "rule_all", *LAYOUT_FIGURES[:-1], *TIMING_FIGURES)
+LAYOUT_LABELS = {
+    "cues": "cues",
+    "cues_off_speech": "cues off speech",
+    "rule_all": "all rules %",
+    "rule_line_width": "line width %",
+    "rule_line_count": "lines %",
+    "rule_min_duration": "min duration %",
+    "rule_max_duration": "max duration %",
+    "rule_cps": "chars/s %",
+    "rule_gap": "gap %",
+    "hyp_time_near_speech": "time near speech %",
+    "ref_speech_covered": "speech covered %",
+}
 
 
 def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def markdown_table(report: dict, metrics: list[str]) -> str:
-    """One row per file pair (named by its hypothesis path), then the corpus row."""
-    header = ["", *(METRIC_LABELS[key] for key in metrics)]
-    rows = [[row["hyp"], *(_figure(row.get(key)) for key in metrics)] for row in report["files"]]
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _table(report: dict, section: dict, keys: list[str], labels: dict, show) -> list[str]:
+    header = ["", *(labels[key] for key in keys)]
+    rows = [[row["hyp"], *(show(key, row.get(key)) for key in keys)] for row in section["files"]]
     rows.append(
-        [f"**{report['corpus_label']}**", *(_figure(report["corpus"].get(key)) for key in metrics)]
+        [f"**{report['corpus_label']}**", *(show(key, section["corpus"].get(key)) for key in keys)]
     )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _layout_figure(key: str, value: float | None) -> str:
+    return _count(value) if key in COUNT_FIGURES else _figure(value)
+
+
+def markdown_table(report: dict, metrics: list[str]) -> str:
+    """One row per file pair (named by its hypothesis path), then the corpus row; for
+    subtitles, then the same rows for the hypothesis' layout and timing."""
+    lines = _table(report, report, metrics, METRIC_LABELS, lambda key, value: _figure(value))
+    if "layout" in report:
+        tolerance = report["settings"]["layout"]["tolerance"]
+        lines += [
+            "",
+            f"Layout and timing of the hypothesis: % of cues within each rule; % of time "
+            f"within {tolerance:g} s of reference speech, % of reference speech covered.",
+            "",
+            *_table(report, report["layout"], list(LAYOUT_COLUMNS), LAYOUT_LABELS, _layout_figure),
+        ]
     if report["unmatched"]:
         lines.append("")
         lines.append(f"{len(report['unmatched'])} unmatched (not scored):")
@@ -56,18 +95,26 @@ def markdown_table(report: dict, metrics: list[str]) -> str:
 
 
 def report_json(report: dict) -> str:
-    public = {key: report[key] for key in ("corpus", "files", "unmatched", "settings")}
+    keys = ("corpus", "files", "unmatched", "settings", "layout")
+    public = {key: report[key] for key in keys if key in report}
     return json.dumps(public, indent=2, ensure_ascii=False) + "\n"
 
 
 def report_csv(report: dict, metrics: list[str]) -> str:
-    """Columns hyp, ref, metrics...; the last row is the corpus (hyp "corpus", ref empty)."""
+    """Columns hyp, ref, metrics... (and for subtitles the layout figures); the last row
+    is the corpus (hyp "corpus", ref empty)."""
+    rows = [*report["files"], {"hyp": "corpus", "ref": "", **report["corpus"]}]
+    columns = list(metrics)
+    if "layout" in report:
+        columns += LAYOUT_COLUMNS
+        layout_rows = [*report["layout"]["files"], report["layout"]["corpus"]]
+        rows = [{**row, **layout} for row, layout in zip(rows, layout_rows, strict=True)]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["hyp", "ref", *metrics])
-    for row in [*report["files"], {"hyp": "corpus", "ref": "", **report["corpus"]}]:
+    writer.writerow(["hyp", "ref", *columns])
+    for row in rows:
         writer.writerow(
-            [row["hyp"], row["ref"], *("" if row.get(k) is None else row[k] for k in metrics)]
+            [row["hyp"], row["ref"], *("" if row.get(k) is None else row[k] for k in columns)]
         )
     return out.getvalue()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+from app.layout import LayoutOptions
 from data.subtitles import SubtitleError, read_subtitles
 from evaluation.caption_metrics import (
     CAPTION_METRICS,
@@ -18,6 +19,7 @@ from evaluation.caption_metrics import (
 )
 from evaluation.caption_sets import is_caption_set, load_hypotheses, load_json, load_references
 from evaluation.file_pairing import AmbiguousPairError, pair_folders
+from evaluation.subtitle_layout import layout_report, layout_settings
 from evaluation.subtitle_metrics import (
     DEFAULT_SUBTITLE_METRICS,
     SUBTITLE_METRICS,
@@ -40,6 +42,10 @@ _PACKAGES = (
 _CIDER = (
     "CIDEr-D: pycocoevalcap Cider (n=4, sigma=6, clipped counts), IDF from the scored references"
 )
+
+
+# Hypothesis cue time this close to reference speech counts as near it (issue 6).
+SPEECH_TOLERANCE = 0.3
 
 
 class UsageError(ValueError):
@@ -84,9 +90,15 @@ def needs_java(report: dict) -> bool:
 
 
 def score_paths(
-    hyp: Path, ref: Path, metrics: list[str] | None = None, use_java: bool | None = None
+    hyp: Path,
+    ref: Path,
+    metrics: list[str] | None = None,
+    use_java: bool | None = None,
+    layout: LayoutOptions | None = None,
 ) -> dict:
-    """The report of `hyp` against `ref`; raises UsageError, SubtitleError or CaptionSetError."""
+    """The report of `hyp` against `ref`; raises UsageError, SubtitleError or CaptionSetError.
+    Subtitle reports also hold the hypothesis' layout and timing against `layout`'s
+    rules (default: LayoutOptions())."""
     hyp, ref = Path(hyp), Path(ref)
     kinds = (_kind(hyp), _kind(ref))
     if kinds[0] != kinds[1]:
@@ -104,7 +116,7 @@ def score_paths(
             raise UsageError(f"no subtitle file in {hyp} has a counterpart in {ref}")
     else:
         paths, unmatched = [(hyp, ref)], []
-    return _score_subtitle_files(paths, unmatched, metrics, use_java)
+    return _score_subtitle_files(paths, unmatched, metrics, use_java, layout or LayoutOptions())
 
 
 def _score_caption_files(hyp: Path, ref: Path, requested: list[str] | None, use_java: bool) -> dict:
@@ -146,6 +158,7 @@ def _score_subtitle_files(
     unmatched: list[dict],
     requested: list[str] | None,
     use_java: bool,
+    layout: LayoutOptions,
 ) -> dict:
     metrics = _chosen_metrics(
         requested, SUBTITLE_METRICS, DEFAULT_SUBTITLE_METRICS, "subtitle files"
@@ -156,6 +169,7 @@ def _score_subtitle_files(
         {"hyp": str(hyp), "ref": str(ref), **figures}
         for (hyp, ref), figures in zip(paths, per_file, strict=True)
     ]
+    layout_files, layout_corpus = layout_report(cue_pairs, layout, SPEECH_TOLERANCE)
     settings = {
         "mode": "subtitle files",
         "metrics": metrics,
@@ -173,6 +187,7 @@ def _score_subtitle_files(
         "java": use_java,
         "cider": _CIDER,
         "versions": _versions(),
+        "layout": layout_settings(layout, SPEECH_TOLERANCE),
     }
     return {
         "corpus": corpus,
@@ -180,4 +195,11 @@ def _score_subtitle_files(
         "unmatched": unmatched,
         "settings": settings,
         "corpus_label": f"corpus ({len(paths)} file{'s' if len(paths) != 1 else ''})",
+        "layout": {
+            "corpus": layout_corpus,
+            "files": [
+                {"hyp": row["hyp"], "ref": row["ref"], **figures}
+                for row, figures in zip(files, layout_files, strict=True)
+            ],
+        },
     }

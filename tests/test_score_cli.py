@@ -56,7 +56,7 @@ def test_two_subtitle_files_give_table_json_and_csv(tmp_path):
         "--hyp", hyp, "--ref", ref, "--json", tmp_path / "o.json", "--csv", tmp_path / "o.csv"
     )
     assert result.returncode == 0, result.stderr
-    rows = table_rows(result.stdout)
+    rows = table_rows(result.stdout.split("\n\n")[0])  # the metric table; layout follows
     assert rows[0][1:] == [
         "WER",
         "CER",
@@ -70,7 +70,7 @@ def test_two_subtitle_files_give_table_json_and_csv(tmp_path):
     assert rows[2][0] == str(hyp) and rows[-1][0] == "**corpus (1 file)**"
 
     report = json.loads((tmp_path / "o.json").read_text())
-    assert set(report) == {"corpus", "files", "unmatched", "settings"}
+    assert set(report) == {"corpus", "files", "unmatched", "settings", "layout"}
     assert report["files"][0]["hyp"] == str(hyp) and report["files"][0]["ref"] == str(ref)
     assert set(report["corpus"]) <= METRIC_KEYS
     assert report["corpus"]["wer"] == pytest.approx(100 * 1 / 22)  # "the" for "your"
