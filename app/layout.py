@@ -57,7 +57,7 @@ PHRASE_STARTERS = frozenset(
 )
 # Words a line or a cue should not end with: they belong to what follows.
 DANGLING = PHRASE_STARTERS | frozenset(
-    "a an the my your his her its our their this these those i we you he she they".split()
+    "a an the my your his her its our their this these those i we he she they".split()
 )
 # A full stop after these is not a sentence end.
 _ABBREVIATIONS = frozenset("mr. mrs. ms. dr. st. vs. e.g. i.e. prof. mt.".split())
@@ -333,20 +333,40 @@ def _time_cues(
     return list(zip(starts, ends, strict=True))
 
 
+def _ordered_words(words: list[Word]) -> list[Word]:
+    """Words with text, sorted by start, each ending no later than the next starts:
+    aligners can let neighbours overlap, and cue timing assumes they do not."""
+    kept = sorted((word for word in words if word.text.strip()), key=lambda word: word.start)
+    ordered = []
+    for index, word in enumerate(kept):
+        start = max(0.0, word.start)
+        end = max(start, word.end)
+        if index + 1 < len(kept):
+            end = max(start, min(end, kept[index + 1].start))
+        ordered.append(Word(start, end, word.text.strip(), word.probability))
+    return ordered
+
+
+def _in_order(times: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
+    """A last guarantee for words no layout can fit (say, many within a few
+    milliseconds): each cue starts `gap` after the previous one ends and lasts 1 ms at
+    least, even where that moves it off its words."""
+    ordered, previous_end = [], -math.inf
+    for start, end in times:
+        start = max(start, previous_end + gap)
+        end = max(end, start + 0.001)
+        ordered.append((start, end))
+        previous_end = end
+    return ordered
+
+
 def layout_words(
     words: list[Word], options: LayoutOptions, media_end: float | None = None
 ) -> list[Cue]:
     """Timed words -> sorted, non-overlapping cues that follow the layout rules (see the
     module docstring). `media_end`: the media's duration, so no cue outlasts it.
     Words with empty text are dropped; times are rounded to milliseconds."""
-    words = sorted(
-        (
-            Word(word.start, max(word.start, word.end), word.text.strip(), word.probability)
-            for word in words
-            if word.text.strip()
-        ),
-        key=lambda word: word.start,
-    )
+    words = _ordered_words(words)
     if not words:
         return []
     limit = math.inf if media_end is None else media_end
@@ -357,6 +377,7 @@ def layout_words(
         for i, j in groups
     ]
     times = _time_cues(spans, [cue_characters(text) for text in texts], options, limit)
+    times = _in_order(times, options.min_gap)
     return [
         Cue(round(start, 3), round(end, 3), text)
         for (start, end), text in zip(times, texts, strict=True)

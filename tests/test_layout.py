@@ -152,6 +152,34 @@ def test_five_minutes_of_realistic_speech_keep_every_rule(seed):
         assert all(gap < OPTIONS.max_pause for gap in gaps)
 
 
+def test_jittered_aligner_times_overlapping_words_keep_every_rule():
+    """Word times as an aligner gives them: edges off by up to 60 ms, neighbours overlapping."""
+    rng = random.Random(11)
+    words = [
+        Word(max(0.0, w.start + rng.uniform(-0.06, 0.06)), w.end + rng.uniform(-0.06, 0.06), w.text)
+        for w in realistic_speech(11)
+    ]
+    assert_keeps_every_rule(layout_words(words, OPTIONS), words)
+
+
+def test_impossible_word_times_still_give_ordered_cues_with_every_word():
+    """Words piled on each other, zero-length, 9 s long, past the media's end: rules may
+    break, order may not."""
+    rng = random.Random(3)
+    for _ in range(500):
+        words, t = [], 0.0
+        for _ in range(rng.randint(1, 60)):
+            start = max(0.0, t + rng.uniform(-0.3, 0.5))
+            duration = rng.choice([0.0, 0.001, 0.01, rng.uniform(0, 1.5), rng.uniform(0, 9)])
+            words.append(Word(start, start + duration, rng.choice(VOCABULARY)))
+            t = start + duration * rng.random()
+        cues = layout_words(words, OPTIONS, media_end=rng.choice([None, t + rng.uniform(-1, 2)]))
+        assert sorted(" ".join(c.text for c in cues).split()) == sorted(w.text for w in words)
+        assert all(c.end > c.start for c in cues)
+        for earlier, later in itertools.pairwise(cues):
+            assert later.start - earlier.end >= OPTIONS.min_gap - 0.001
+
+
 @pytest.mark.parametrize("seed", [4, 5, 6, 7])
 def test_other_rules_are_kept_too(seed):
     options = LayoutOptions(max_line_width=32, max_lines=1, max_duration=5, min_gap=0.12)
