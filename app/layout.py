@@ -14,11 +14,11 @@ ends a cue. Each cue then starts up to `lead_in` before its first word and ends 
 `lead_out` after its last, taking more of the silence around (after the end first)
 only where `min_duration` or `max_cps` need it.
 
-Speech faster than `max_cps`: no split can lower the reading rate of speech that is
-itself too fast (more, shorter cues carry the same characters in the same time), so
-those cues keep all their words, take what silence there is, and stay above
-`max_cps`; the cue boundaries are still chosen so that slower neighbours are not
-made faster.
+Speech faster than `max_cps`: the issue asks for more cues, but no split can lower the
+reading rate of speech that is itself too fast (more, shorter cues carry the same
+characters in the same time; words are never dropped or moved off their voice). So
+those cues keep all their words, take what silence there is around them, and stay
+above `max_cps`; the split is still the one that leaves the fewest seconds missing.
 
 `layout_segment` (only segment times known) splits a segment's text into cues that
 fit the lines and `max_duration`, sharing the time in proportion to characters.
@@ -364,8 +364,9 @@ def layout_words(
     words: list[Word], options: LayoutOptions, media_end: float | None = None
 ) -> list[Cue]:
     """Timed words -> sorted, non-overlapping cues that follow the layout rules (see the
-    module docstring). `media_end`: the media's duration, so no cue outlasts it.
-    Words with empty text are dropped; times are rounded to milliseconds."""
+    module docstring). `media_end`: the media's duration, so that the last cue's
+    lead-out does not outlast the media (pass it when known). Words with empty text
+    are dropped; times are rounded to milliseconds."""
     words = _ordered_words(words)
     if not words:
         return []
