@@ -2,8 +2,8 @@
 one batch.
 
 Per file (in background worker threads when asked): silero-vad finds the speech, the speech
-is grouped into chunks of at most 30 s cut at silences, and each chunk's mel (and frames,
-when the visual gates are open) is prepared. The main thread gathers chunks from any files
+regions are packed into chunks of at most 30 s of speech (the silences between them left
+out), and each chunk's mel (and frames, when the visual gates are open) is prepared. The main thread gathers chunks from any files
 into batches of `batch_size`: one encoder pass, one batched beam search, one alignment pass
 that times every word from the cross-attention. A file is finished when its last chunk is
 decoded: its words are laid out into cues and handed back, so memory stays flat however
@@ -50,7 +50,7 @@ class ChunkInput:
     mel: torch.Tensor  # (n_mels, 3000)
     content_frames: int  # 10-ms mel frames of real audio (the rest is padding)
     frames: torch.Tensor | None  # (F, S, S, 3) uint8, only when the visual branch is used
-    frame_times: torch.Tensor | None  # (F,) seconds from the chunk start
+    frame_times: torch.Tensor | None  # (F,) seconds on the chunk's joined clock
 
 
 @dataclass
@@ -92,6 +92,23 @@ def _read_speech(reader: MediaReader, options: SpeechOptions) -> tuple[list[Chun
     return plan_chunks(speech_regions(probabilities, duration, options), options), duration
 
 
+def _read_chunk(reader: MediaReader, chunk: Chunk, with_frames: bool):
+    """The chunk's regions joined: audio (N,), and frames (F, S, S, 3) with their times (F,)
+    on the joined clock when the visual branch is used."""
+    audio, pixels, stamps, offset = [], [], [], 0.0
+    for start, end in chunk.regions:
+        audio.append(reader.audio(start, end))
+        if with_frames:
+            region_pixels, region_stamps = reader.frames(start, end)
+            pixels.append(region_pixels)
+            stamps.append(region_stamps - start + offset)
+        offset += end - start
+    if not with_frames:
+        return np.concatenate(audio), None, None
+    frames = torch.from_numpy(np.ascontiguousarray(np.concatenate(pixels)))
+    return np.concatenate(audio), frames, torch.from_numpy(np.concatenate(stamps)).float()
+
+
 def read_file_chunks(
     index: int, source: Path, loaded: LoadedModel, options: SubtitleOptions
 ) -> Iterator[ChunkInput | FileRead]:
@@ -106,12 +123,7 @@ def read_file_chunks(
         # A second forward pass reads only the chunks: the audio is never held whole.
         with MediaReader(source, SAMPLE_RATE, fps=fps, frame_size=config.frame_size) as reader:
             for chunk in chunks:
-                audio = reader.audio(chunk.start, chunk.end)
-                frames = times = None
-                if with_frames:
-                    pixels, stamps = reader.frames(chunk.start, chunk.end)
-                    frames = torch.from_numpy(np.ascontiguousarray(pixels))
-                    times = torch.from_numpy(stamps - chunk.start).float()
+                audio, frames, times = _read_chunk(reader, chunk, with_frames)
                 yield ChunkInput(
                     file=index,
                     chunk=chunk,
@@ -239,21 +251,14 @@ def _decode_batch(
             sot,
             [text for _, _, text in spoken],
             [batch[row].content_frames for _, row, _ in spoken],
-            [batch[row].chunk.start for _, row, _ in spoken],
+            [0.0] * len(spoken),
         )
         for (_, row, _), found in zip(spoken, aligned, strict=True):
-            words[row] = _inside_chunk(found, batch[row].chunk)
+            chunk = batch[row].chunk
+            words[row] = [
+                Word(*chunk.to_media(w.start, w.end), w.text, w.probability) for w in found
+            ]
     return words
-
-
-def _inside_chunk(words: list[Word], chunk: Chunk) -> list[Word]:
-    """Word times kept inside the chunk (the alignment can overshoot into the padding)."""
-    kept = []
-    for word in words:
-        start = min(max(word.start, chunk.start), chunk.end)
-        end = min(max(word.end, start), chunk.end)
-        kept.append(Word(start, end, word.text, word.probability))
-    return kept
 
 
 def subtitle_files(

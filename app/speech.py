@@ -5,7 +5,7 @@ core). Here a block of audio is cut into parallel streams that run as one batch 
 the same ONNX model, each stream first warmed up on the second before it, so its state
 is what a single pass would have had to within a second of context. Probabilities come
 out per 512-sample frame; silero-vad's `get_speech_timestamps_from_probs` turns them into
-regions, and `plan_chunks` groups regions into windows of at most 30 s for the decoder.
+regions, and `plan_chunks` packs regions into windows of at most 30 s of speech.
 """
 
 from __future__ import annotations
@@ -29,17 +29,43 @@ class SpeechOptions:
     min_speech: float = 0.25  # seconds; shorter bursts are dropped (clicks, coughs)
     min_silence: float = 0.3  # seconds of silence that end a region
     pad: float = 0.2  # seconds added on both sides of a region (word onsets are soft)
-    max_chunk: float = 30.0  # the decoder's window
-    max_gap: float = 2.0  # a longer pause starts a new chunk: no window spans a long silence
+    max_chunk: float = 30.0  # seconds of speech per decoder window
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """A span of media handed to the decoder as one window; `regions` are its speech."""
+    """Speech regions decoded as one window: their audio is joined end to end, the silence
+    between them left out, so a window holds up to 30 s of speech rather than 30 s of
+    clock time and nothing is decoded over the silences."""
 
-    start: float
-    end: float
-    regions: tuple[tuple[float, float], ...]
+    regions: tuple[tuple[float, float], ...]  # (start, end) seconds in the media
+
+    @property
+    def start(self) -> float:
+        return self.regions[0][0]
+
+    @property
+    def end(self) -> float:
+        return self.regions[-1][1]
+
+    @property
+    def speech_seconds(self) -> float:
+        return sum(end - start for start, end in self.regions)
+
+    def to_media(self, start: float, end: float) -> tuple[float, float]:
+        """A span on the joined audio's clock -> the same span in the media, inside the
+        one region that holds its middle (a word never straddles a removed silence)."""
+        middle = (start + end) / 2
+        offset = 0.0
+        for region_start, region_end in self.regions:
+            length = region_end - region_start
+            if middle < offset + length or (region_start, region_end) == self.regions[-1]:
+                lo = region_start + max(0.0, start - offset)
+                hi = region_start + min(length, end - offset)
+                lo = min(lo, region_end)
+                return lo, max(lo, hi)
+            offset += length
+        raise AssertionError("unreachable: the last region takes every remaining span")
 
 
 @cache
@@ -135,8 +161,8 @@ def speech_regions(
 
 
 def plan_chunks(regions: list[tuple[float, float]], options: SpeechOptions) -> list[Chunk]:
-    """Group speech regions into decoder windows of at most `max_chunk` seconds, cutting only
-    at silences; a region longer than a window is cut into equal pieces."""
+    """Pack consecutive speech regions into chunks of at most `max_chunk` seconds of speech;
+    a region longer than that is cut into equal pieces."""
     pieces = []
     for start, end in regions:
         n = max(1, int(np.ceil((end - start) / options.max_chunk - 1e-9)))
@@ -145,13 +171,11 @@ def plan_chunks(regions: list[tuple[float, float]], options: SpeechOptions) -> l
     chunks: list[Chunk] = []
     current: list[tuple[float, float]] = []
     for piece in pieces:
-        if current and (
-            piece[1] - current[0][0] > options.max_chunk
-            or piece[0] - current[-1][1] > options.max_gap
-        ):
-            chunks.append(Chunk(current[0][0], current[-1][1], tuple(current)))
+        length = sum(e - s for s, e in current) + piece[1] - piece[0]
+        if current and length > options.max_chunk + 1e-9:
+            chunks.append(Chunk(tuple(current)))
             current = []
         current.append(piece)
     if current:
-        chunks.append(Chunk(current[0][0], current[-1][1], tuple(current)))
+        chunks.append(Chunk(tuple(current)))
     return chunks

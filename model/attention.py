@@ -50,7 +50,8 @@ class MultiHeadAttention(nn.Module):
     ) -> tuple[Tensor, KeyValue]:
         """x: (B, T, D). Self-attention when `kv` is None (keys appended to `past`), else
         attention to the given keys/values. mask: bool, True = may attend, broadcastable to
-        (B, H, T, S). Returns (B, T, D) and the keys/values used (the new cache)."""
+        (B, H, T, S). Given keys/values may hold B / g rows, each shared by g consecutive rows
+        of x (the beams of one window). Returns (B, T, D) and the keys/values used."""
         q = self.split_heads(self.query(x))
         if kv is None:
             k, v = self.project_kv(x)
@@ -58,9 +59,20 @@ class MultiHeadAttention(nn.Module):
                 k = torch.cat([past[0], k], dim=2)
                 v = torch.cat([past[1], v], dim=2)
             kv = (k, v)
-        out = F.scaled_dot_product_attention(
-            q, kv[0], kv[1], attn_mask=mask, is_causal=is_causal and mask is None
-        )
+        rows, windows = q.shape[0], kv[0].shape[0]
+        if rows != windows:
+            # Several decoder rows per window (beams, samples) share its keys/values: fold
+            # them into the query length instead of copying the keys/values per row, which
+            # would read the 1500 encoder positions once per beam at every step.
+            r, h, t, hd = q.shape
+            group = rows // windows
+            q = q.view(windows, group, h, t, hd).transpose(1, 2).reshape(windows, h, group * t, hd)
+            out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)
+            out = out.view(windows, h, group, t, hd).transpose(1, 2).reshape(r, h, t, hd)
+        else:
+            out = F.scaled_dot_product_attention(
+                q, kv[0], kv[1], attn_mask=mask, is_causal=is_causal and mask is None
+            )
         b, h, t, hd = out.shape
         return self.out(out.transpose(1, 2).reshape(b, t, h * hd)), kv
 

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from model.audio import TIME_PRECISION
 from model.captioner import AVCaptioner
-from model.decoder import CrossCache
+from model.decoder import CrossCache, TextDecoder
 from model.tokenizer import WhisperTokenizer
 
 
@@ -170,7 +170,9 @@ class _Stepper:
         self.next_position = self.next_position.index_select(0, index)
 
 
-def _repeat_rows(prefix: _Prefix, cross: CrossCache, n: int) -> tuple[_Prefix, CrossCache]:
+def _repeat_rows(
+    model: AVCaptioner, prefix: _Prefix, cross: CrossCache, n: int
+) -> tuple[_Prefix, CrossCache]:
     index = torch.arange(prefix.tokens.shape[0], device=prefix.tokens.device).repeat_interleave(n)
     repeated = _Prefix(
         *(
@@ -178,6 +180,8 @@ def _repeat_rows(prefix: _Prefix, cross: CrossCache, n: int) -> tuple[_Prefix, C
             for t in (prefix.tokens, prefix.positions, prefix.key_valid, prefix.sot_index)
         )
     )
+    if isinstance(model.decoder, TextDecoder):
+        return repeated, cross  # its attention shares a window's keys/values between rows
     return repeated, cross.index_select(index)
 
 
@@ -200,7 +204,7 @@ def decode_windows(
     b = prefix.tokens.shape[0]
     beam = temperature == 0 and options.beam_size > 1
     n_per = options.beam_size if beam else (options.best_of if temperature > 0 else 1)
-    rows_prefix, rows_cross = _repeat_rows(prefix, cross, n_per)
+    rows_prefix, rows_cross = _repeat_rows(model, prefix, cross, n_per)
     rules = LogitRules(tokenizer, model.config.suppress_ids, model.config.suppress_ids_begin,
                        prefix.tokens.shape[1], not options.without_timestamps, options.max_initial_timestamp)  # fmt: skip
     stepper = _Stepper(model, rows_cross, rows_prefix)
