@@ -21,6 +21,7 @@ from app.web import (
     check_media,
     clock,
     cue_rows,
+    page_layout,
     score_uploads,
 )
 from data.subtitles import Cue, read_subtitles, write_subtitles
@@ -191,6 +192,27 @@ def assert_jfk_result(result: tuple) -> None:
 
 def test_subtitle_endpoint_gives_the_speech_as_srt_vtt_and_json(client):
     assert_jfk_result(subtitle_jfk(client))
+
+
+def test_subtitle_endpoint_follows_the_layout_controls(client):
+    result = client.predict(
+        handle_file(str(JFK)), beam_size=1, line_width=24, max_duration=3, api_name="/subtitle"
+    )
+    cues = read_subtitles(result[3][0])
+    assert len(cues) >= 4  # 11 s of speech, at most 3 s a cue
+    for cue in cues:
+        assert cue.end - cue.start <= 3.001 and all(
+            len(line) <= 24 for line in cue.text.split("\n")
+        )
+
+
+def test_page_layout_checks_what_an_api_caller_sends():
+    assert page_layout(42, None, None) == page_layout(42, 20, 7)
+    assert page_layout(30, 15, 5).max_cps == 15.0
+    with pytest.raises(RequestError, match="at least 10 characters per line"):
+        page_layout(5, 20, 7)
+    with pytest.raises(RequestError, match="cues must be allowed at least 0.83 s"):
+        page_layout(42, 20, 0.5)
 
 
 def test_bad_uploads_get_a_one_line_error_and_the_server_keeps_serving(client, tmp_path):
