@@ -115,9 +115,17 @@ def test_score_cli_prints_and_writes_the_layout_section(tmp_path):
     assert float(rows[-1]["rule_gap"]) == 50.0 and rows[-1]["hyp"] == "corpus"
 
 
-def test_score_cli_refuses_impossible_layout_flags(tmp_path):
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--max-line-width", "5", "--max-line-width 5: must be at least 10"),
+        ("--max-lines", "0", "--max-lines 0: must be at least 1"),
+        ("--max-cps", "0", "--max-cps 0: must be above 0"),
+        ("--max-duration", "0.5", "--max-duration 0.5: must be at least the minimum duration"),
+        ("--min-gap", "-1", "--min-gap -1: must be at least 0"),
+    ],
+)
+def test_score_cli_refuses_impossible_layout_flags(tmp_path, flag, value, message):
     ref = write_subtitles([Cue(1.0, 3.0, "Hello.")], tmp_path / "ref.srt")
-    result = run_score("--hyp", ref, "--ref", ref, "--max-cps", "0")
-    assert result.returncode == 2 and "--max-cps 0: must be above 0" in result.stderr
-    result = run_score("--hyp", ref, "--ref", ref, "--max-duration", "0.5")
-    assert result.returncode == 2 and "--max-duration 0.5" in result.stderr
+    result = run_score("--hyp", ref, "--ref", ref, flag, value)
+    assert result.returncode == 2 and message in result.stderr
