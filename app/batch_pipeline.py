@@ -292,7 +292,7 @@ def subtitle_files(
         if state.read.error:
             return FileResult(index, sources[index], None, 0.0, state.read.error)
         words = sorted(state.words, key=lambda w: w.start)
-        cues = layout_words(words, options.layout)
+        cues = layout_words(words, options.layout, media_end=state.read.duration)
         return FileResult(index, sources[index], cues, state.read.duration, None)
 
     pending: list[ChunkInput] = []

@@ -10,9 +10,9 @@ regions, and `plan_chunks` packs regions into windows of at most 30 s of speech.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import torch
@@ -29,7 +29,10 @@ class SpeechOptions:
     min_speech: float = 0.25  # seconds; shorter bursts are dropped (clicks, coughs)
     min_silence: float = 0.3  # seconds of silence that end a region
     pad: float = 0.2  # seconds added on both sides of a region (word onsets are soft)
-    max_chunk: float = 30.0  # seconds of speech per decoder window
+    # Seconds of speech per decoder window. Not the full 30: with speech running to the
+    # window's very end Whisper starts repeating itself (seen on three joined copies of
+    # examples/jfk.mp4), and the repeated words all land on one instant.
+    max_chunk: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,19 @@ class Chunk:
         raise AssertionError("unreachable: the last region takes every remaining span")
 
 
-@cache
-def _vad_model():
-    from silero_vad import load_silero_vad
+_per_thread = threading.local()
 
-    return load_silero_vad(onnx=True)  # ships inside the package: nothing is downloaded
+
+def _vad_model():
+    """This thread's silero-vad model: it carries its recurrent state between calls, so
+    threads reading different files must not share one."""
+    model = getattr(_per_thread, "model", None)
+    if model is None:
+        from silero_vad import load_silero_vad
+
+        model = load_silero_vad(onnx=True)  # ships inside the package: nothing is downloaded
+        _per_thread.model = model
+    return model
 
 
 class SpeechDetector:
