@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
 from tests.media_factory import make_empty, make_text, make_truncated, make_video
 
 
+def caption_command(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "caption.py"), *args, "--quiet", "--beam-size", "1"]
+
+
 def run_caption(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(ROOT / "caption.py"), *args, "--quiet", "--beam-size", "1"]
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    return subprocess.run(
+        caption_command(*args), capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
 
 
 def all_files(folder: Path) -> list[str]:
@@ -142,3 +151,102 @@ def test_an_unloadable_model_is_a_usage_error(tmp_path):
     )
     assert result.returncode == 2
     assert "cannot load model" in result.stderr and "nope" in result.stderr
+
+
+# ------------------------------------------------ interrupted runs and torchrun sharding
+
+SR = 16000
+FOLDER_FLAGS = ("--batch-size", "2", "--format", "srt,json")
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in all_files(folder)}
+
+
+@pytest.fixture(scope="module")
+def speech_folder(tmp_path_factory, jfk_audio):
+    """Six short speech videos (pieces of the JFK clip) in a tree, and one bad file."""
+    root = tmp_path_factory.mktemp("speech")
+    (root / "sub").mkdir()
+    (root / "bad").mkdir()
+    quiet = (np.random.default_rng(0).standard_normal(2 * SR) * 1e-3).astype(np.float32)
+    pieces = {
+        "a.mp4": jfk_audio,
+        "b.mp4": jfk_audio[: int(4.5 * SR)],
+        "c.mp4": jfk_audio[int(3.5 * SR) : int(8.5 * SR)],
+        "d.mp4": jfk_audio[8 * SR :],
+        "sub/e.mkv": np.concatenate([quiet, jfk_audio[: 6 * SR]]),
+        "sub/f.mp4": np.concatenate([jfk_audio[5 * SR :], quiet[:SR]]),
+    }
+    for name, audio in pieces.items():
+        make_video(str(root / name), len(audio) / SR, audio=audio)
+    make_text(str(root / "bad" / "notes.mp4"))
+    return root
+
+
+SPEECH_OUTPUTS = sorted(
+    f"{stem}.{ext}" for stem in ("a", "b", "c", "d", "sub/e", "sub/f") for ext in ("srt", "json")
+)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(speech_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    result = run_caption(str(speech_folder), "--out", str(out), *FOLDER_FLAGS)
+    assert result.returncode == 1, result.stderr  # the bad file
+    assert [n for n in all_files(out) if n != "caption-failures.jsonl"] == SPEECH_OUTPUTS
+    return out
+
+
+def test_a_run_killed_midway_and_rerun_equals_an_uninterrupted_run(
+    speech_folder, uninterrupted, tmp_path
+):
+    out = tmp_path / "out"
+    command = caption_command(str(speech_folder), "--out", str(out), *FOLDER_FLAGS)
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        while run.poll() is None and time.monotonic() < deadline:
+            if out.exists() and any(n.endswith((".srt", ".json")) for n in all_files(out)):
+                break
+            time.sleep(0.02)
+        os.kill(run.pid, signal.SIGKILL)  # no chance to clean up
+    finally:
+        run.wait(timeout=60)
+    assert run.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    first = {n: (out / n).stat().st_mtime_ns for n in all_files(out) if ".tmp-" not in n}
+    assert first and len(first) < len(SPEECH_OUTPUTS), f"killed too late: {sorted(first)}"
+    # What a kill during a write leaves: a temporary beside the output it was becoming.
+    (out / "sub").mkdir(exist_ok=True)
+    (out / "sub" / ".tmp-f.srt.x1y2z3").write_text("1\n00:00:00,000 --> 00:00:0")
+
+    rerun = run_caption(str(speech_folder), "--out", str(out), *FOLDER_FLAGS)
+    assert rerun.returncode == 1  # the bad file again, and only it
+    assert [line for line in rerun.stderr.splitlines() if line.strip()] == [
+        line for line in rerun.stderr.splitlines() if "notes.mp4" in line
+    ]
+    assert contents(out) == contents(uninterrupted)  # none missing, none extra, same bytes
+    assert not [n for n in all_files(out) if ".tmp-" in n]
+    for name, mtime in first.items():  # finished files were kept, not redone
+        assert (out / name).stat().st_mtime_ns == mtime, name
+
+
+def test_torchrun_on_two_processes_writes_what_one_process_writes(
+    speech_folder, uninterrupted, tmp_path
+):
+    out = tmp_path / "ranks"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+    ]
+    command += caption_command(str(speech_folder), "--out", str(out), *FOLDER_FLAGS)[1:]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert contents(out) == contents(uninterrupted)
+    failures = (out / "caption-failures.jsonl").read_text().splitlines()
+    assert len(failures) == 1 and "notes.mp4" in json.loads(failures[0])["file"]
+    assert len([line for line in result.stderr.splitlines() if "notes.mp4" in line]) == 1
