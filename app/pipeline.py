@@ -231,10 +231,15 @@ def caption_windows(
 def segments_to_cues(
     segments: list[Segment], layout: LayoutOptions, duration: float | None = None
 ) -> list[Cue]:
-    cues = []
+    cues: list[Cue] = []
     for segment in segments:
         end = min(segment.end, duration) if duration else segment.end
-        cues.extend(layout_segment(segment.start, max(end, segment.start), segment.text, layout))
+        for cue in layout_segment(segment.start, max(end, segment.start), segment.text, layout):
+            if cues and cue.start - cues[-1].end < layout.min_gap:
+                # Whisper's segments touch: the earlier cue gives up the gap.
+                last = cues[-1]
+                cues[-1] = Cue(last.start, max(last.start, cue.start - layout.min_gap), last.text)
+            cues.append(cue)
     return cues
 
 

@@ -84,6 +84,8 @@ def test_long_media_keep_the_clock(default_model, jfk_audio, tmp_path, vad):
     assert cues[-1].end <= len(audio) / 16000 + 0.01
     text = words(" ".join(c.text for c in cues))
     assert text.count("ask what you can do for your country") == 3
+    for before, after in zip(cues, cues[1:], strict=False):  # 2 frames at 25 fps between cues
+        assert after.start - before.end >= 0.08 - 1e-9
 
 
 def test_video_without_audio_gives_no_cues(default_model, tmp_path):
