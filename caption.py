@@ -49,6 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="threads reading media ahead of the model (default 1; 0 = none)",
     )
     parser.add_argument(
+        "--cuda-dtype",
+        choices=("float16", "bfloat16", "float32"),
+        default="float16",
+        help="precision of the model on a GPU (autocast; default float16)",
+    )
+    parser.add_argument(
         "--no-vad",
         action="store_true",
         help="Whisper's own sequential long-form loop: no voice-activity chunks, no word "
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         options,
         args.overwrite,
         on_file_done,
-        BatchOptions(batch_size=args.batch_size, workers=args.workers),
+        BatchOptions(args.batch_size, args.workers, args.cuda_dtype),
         on_seconds,
     )
     seconds_bar.close()

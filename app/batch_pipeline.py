@@ -41,6 +41,7 @@ NON_SPEECH_TEXT = frozenset("♪♫♬ .…-*()[]")
 class BatchOptions:
     batch_size: int = 8  # chunks per forward pass
     workers: int = 1  # threads reading and preparing media ahead of the model (0: inline)
+    cuda_dtype: str = "float16"  # autocast precision on CUDA: float16, bfloat16 or float32
 
 
 @dataclass
@@ -302,8 +303,13 @@ def subtitle_files(
             on_seconds(until - state.reported)
             state.reported = until
 
+    device = loaded.model.device
+    precision = getattr(torch, batch.cuda_dtype)
+    autocast = device.type == "cuda" and precision != torch.float32
+
     def run_batch():
-        decoded = _decode_batch(pending, loaded, options, states)
+        with torch.autocast("cuda", dtype=precision, enabled=autocast):
+            decoded = _decode_batch(pending, loaded, options, states)
         done = []
         for item, words in zip(pending, decoded, strict=True):
             state = states.get(item.file)
