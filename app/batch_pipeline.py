@@ -2,8 +2,10 @@
 one batch.
 
 Per file (in background worker threads when asked): silero-vad finds the speech, the speech
-regions are packed into chunks of at most 30 s of speech (the silences between them left
-out), and each chunk's mel (and frames, when the visual gates are open) is prepared. The main thread gathers chunks from any files
+regions are packed into chunks of at most 25 s of speech (the silences between them left
+out), and each chunk's audio (and frames, when the visual gates are open) is read; the
+mel is computed in the main thread, whose PyTorch threads would otherwise spin against a
+second set started by the worker. The main thread gathers chunks from any files
 into batches of `batch_size`: one encoder pass, one batched beam search, one alignment pass
 that times every word from the cross-attention. A file is finished when its last chunk is
 decoded: its words are laid out into cues and handed back, so memory stays flat however
@@ -48,7 +50,7 @@ class BatchOptions:
 class ChunkInput:
     file: int  # index of the file in the run
     chunk: Chunk
-    mel: torch.Tensor  # (n_mels, 3000)
+    audio: np.ndarray  # (N,) 16 kHz, at most a window
     content_frames: int  # 10-ms mel frames of real audio (the rest is padding)
     frames: torch.Tensor | None  # (F, S, S, 3) uint8, only when the visual branch is used
     frame_times: torch.Tensor | None  # (F,) seconds on the chunk's joined clock
@@ -128,7 +130,7 @@ def read_file_chunks(
                 yield ChunkInput(
                     file=index,
                     chunk=chunk,
-                    mel=window_mel(audio, config.n_mels),
+                    audio=audio,
                     content_frames=min(N_FRAMES, len(audio) // HOP_LENGTH),
                     frames=frames,
                     frame_times=times,
@@ -205,7 +207,10 @@ def _decode_batch(
     model, tok = loaded.model, loaded.tokenizer
     decoding = options.decoding
     device = model.device
-    mel = torch.stack([item.mel for item in batch]).to(device)  # (B, n_mels, 3000)
+    n_mels = model.config.n_mels
+    mel = torch.stack([window_mel(item.audio, n_mels) for item in batch]).to(
+        device
+    )  # (B, n_mels, 3000)
     frames = times = mask = None
     if any(item.frames is not None and len(item.frames) for item in batch):
         most = max(len(item.frames) for item in batch)
