@@ -25,7 +25,15 @@ import torch
 
 from app.layout import layout_words
 from app.options import SubtitleOptions
-from app.speech import Chunk, SpeechOptions, plan_chunks, speech_probabilities, speech_regions
+from app.speech import (
+    Chunk,
+    SpeechOptions,
+    padded_regions,
+    plan_chunks,
+    snap_to_speech,
+    speech_probabilities,
+    speech_regions,
+)
 from data.media import MediaError, MediaReader
 from data.subtitles import Cue, Word
 from model.alignment import align_words
@@ -64,6 +72,7 @@ class FileRead:
     n_chunks: int
     duration: float
     error: str | None = None
+    speech: list[tuple[float, float]] = field(default_factory=list)  # unpadded regions
 
 
 @dataclass
@@ -75,8 +84,8 @@ class FileResult:
     error: str | None
 
 
-def _read_speech(reader: MediaReader, options: SpeechOptions) -> tuple[list[Chunk], float]:
-    """One streaming pass over the audio: speech chunks and the audio's duration."""
+def _read_speech(reader: MediaReader, options: SpeechOptions):
+    """One streaming pass over the audio -> (chunks to decode, speech regions, duration)."""
     total = 0
 
     def blocks():
@@ -92,7 +101,9 @@ def _read_speech(reader: MediaReader, options: SpeechOptions) -> tuple[list[Chun
 
     probabilities = speech_probabilities(blocks())
     duration = total / SAMPLE_RATE
-    return plan_chunks(speech_regions(probabilities, duration, options), options), duration
+    speech = speech_regions(probabilities, duration, options)
+    chunks = plan_chunks(padded_regions(speech, options.pad, duration), options)
+    return chunks, speech, duration
 
 
 def _read_chunk(reader: MediaReader, chunk: Chunk, with_frames: bool):
@@ -122,7 +133,7 @@ def read_file_chunks(
     n_chunks = 0
     try:
         with MediaReader(source, SAMPLE_RATE, fps=fps, frame_size=config.frame_size) as reader:
-            chunks, duration = _read_speech(reader, options.speech)
+            chunks, speech, duration = _read_speech(reader, options.speech)
         # A second forward pass reads only the chunks: the audio is never held whole.
         with MediaReader(source, SAMPLE_RATE, fps=fps, frame_size=config.frame_size) as reader:
             for chunk in chunks:
@@ -136,7 +147,7 @@ def read_file_chunks(
                     frame_times=times,
                 )
                 n_chunks += 1
-        yield FileRead(index, n_chunks, duration)
+        yield FileRead(index, n_chunks, duration, speech=speech)
     except MediaError as error:
         yield FileRead(index, n_chunks, 0.0, str(error))
     except (RuntimeError, ValueError, OSError) as error:
@@ -297,7 +308,7 @@ def subtitle_files(
         report(state, state.read.duration)  # the silence after the last chunk
         if state.read.error:
             return FileResult(index, sources[index], None, 0.0, state.read.error)
-        words = sorted(state.words, key=lambda w: w.start)
+        words = snap_to_speech(sorted(state.words, key=lambda w: w.start), state.read.speech)
         cues = layout_words(words, options.layout, media_end=state.read.duration)
         return FileResult(index, sources[index], cues, state.read.duration, None)
 

@@ -5,17 +5,21 @@ core). Here a block of audio is cut into parallel streams that run as one batch 
 the same ONNX model, each stream first warmed up on the second before it, so its state
 is what a single pass would have had to within a second of context. Probabilities come
 out per 512-sample frame; silero-vad's `get_speech_timestamps_from_probs` turns them into
-regions, and `plan_chunks` packs regions into windows of at most 30 s of speech.
+speech regions, `padded_regions` widens them into the audio the decoder reads, and
+`plan_chunks` packs those into windows of at most 25 s of speech.
 """
 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from data.subtitles import Word
 
 SAMPLE_RATE = 16000
 FRAME = 512  # samples per speech probability (32 ms), fixed by the model
@@ -149,7 +153,8 @@ def speech_probabilities(blocks: Iterable[np.ndarray]) -> np.ndarray:
 def speech_regions(
     probabilities: np.ndarray, duration: float, options: SpeechOptions
 ) -> list[tuple[float, float]]:
-    """Per-frame probabilities -> sorted, non-overlapping (start, end) seconds of speech."""
+    """Per-frame probabilities -> sorted, non-overlapping (start, end) seconds of speech,
+    unpadded: where the voice is."""
     from silero_vad.utils_vad import get_speech_timestamps_from_probs
 
     if len(probabilities) == 0:
@@ -160,18 +165,48 @@ def speech_regions(
         threshold=options.threshold,
         min_speech_duration_ms=int(options.min_speech * 1000),
         min_silence_duration_ms=int(options.min_silence * 1000),
-        speech_pad_ms=int(options.pad * 1000),
+        speech_pad_ms=0,
         audio_length_samples=int(round(duration * SAMPLE_RATE)),
     )
-    regions = []
-    for region in found:
-        start = max(0.0, region["start"] / SAMPLE_RATE)
-        end = min(duration, region["end"] / SAMPLE_RATE)
+    regions = [(r["start"] / SAMPLE_RATE, min(duration, r["end"] / SAMPLE_RATE)) for r in found]
+    return [(start, end) for start, end in regions if end > start]
+
+
+def padded_regions(
+    speech: list[tuple[float, float]], pad: float, duration: float
+) -> list[tuple[float, float]]:
+    """Speech regions widened by `pad` on both sides (inside [0, duration]), overlaps merged:
+    the audio each chunk reads."""
+    regions: list[tuple[float, float]] = []
+    for start, end in speech:
+        start, end = max(0.0, start - pad), min(duration, end + pad)
         if regions and start <= regions[-1][1]:
             regions[-1] = (regions[-1][0], max(end, regions[-1][1]))
-        elif end > start:
+        else:
             regions.append((start, end))
     return regions
+
+
+def snap_to_speech(words: list[Word], speech: list[tuple[float, float]]) -> list[Word]:
+    """Word edges that fall outside every speech region move onto the nearest speech inside
+    the word: the alignment tends to start a window's first word at the window's (padded)
+    start, seconds before the voice."""
+    if not speech:
+        return list(words)
+    starts = [start for start, _ in speech]
+    snapped = []
+    for word in words:
+        start, end = word.start, word.end
+        i = bisect_right(starts, start) - 1  # the region starting at or before `start`
+        if i < 0 or start >= speech[i][1]:  # in a silence: go to the next region's start
+            following = speech[i + 1][0] if i + 1 < len(speech) else None
+            if following is not None and following < end:
+                start = following
+        j = bisect_right(starts, end) - 1
+        if j >= 0 and speech[j][1] < end and speech[j][1] > start:  # ends in a silence
+            end = speech[j][1]
+        snapped.append(Word(start, end, word.text, word.probability))
+    return snapped
 
 
 def plan_chunks(regions: list[tuple[float, float]], options: SpeechOptions) -> list[Chunk]:
