@@ -39,6 +39,7 @@ from data.subtitles import Cue, Word
 from model.alignment import align_words
 from model.audio import HOP_LENGTH, N_FRAMES, SAMPLE_RATE, window_mel
 from model.checkpoint import LoadedModel
+from model.decoder import CrossCache
 from model.search import decode_with_fallback, detect_language, is_no_speech
 
 VAD_BLOCK_SECONDS = 120.0  # audio read per step of the speech detector
@@ -209,6 +210,7 @@ class _FileState:
     reported: float = 0.0  # media seconds already passed to on_seconds
     read: FileRead | None = None
     language: str | None = None
+    error: str | None = None  # decoding failed (e.g. out of memory): the file is given up
 
 
 def _decode_batch(
@@ -233,8 +235,20 @@ def _decode_batch(
             n = len(item.frames)
             frames[row, :n], times[row, :n], mask[row, :n] = item.frames, item.frame_times, True
         frames, times, mask = frames.to(device), times.to(device), mask.to(device)
+    # On a CPU the encoder is no faster batched (1500 positions already fill the matrix
+    # products) but its attention maps grow with the batch (~55 MB a window), so windows
+    # are encoded one at a time there; a GPU takes the whole batch.
+    step = len(batch) if device.type == "cuda" else 1
+
+    def rows(tensor, i):
+        return None if tensor is None else tensor[i : i + step]
+
     with torch.no_grad():
-        cross = model.encode(mel, frames, times, mask)
+        parts = [
+            model.encode(rows(mel, i), rows(frames, i), rows(times, i), rows(mask, i))
+            for i in range(0, len(batch), step)
+        ]
+    cross = CrossCache.concat(parts)
     # The language of a file is that of its first decoded chunk (Whisper's rule).
     languages = []
     for row, item in enumerate(batch):
@@ -306,8 +320,8 @@ def subtitle_files(
             return None
         del states[index]
         report(state, state.read.duration)  # the silence after the last chunk
-        if state.read.error:
-            return FileResult(index, sources[index], None, 0.0, state.read.error)
+        if state.read.error or state.error:
+            return FileResult(index, sources[index], None, 0.0, state.read.error or state.error)
         words = snap_to_speech(sorted(state.words, key=lambda w: w.start), state.read.speech)
         cues = layout_words(words, options.layout, media_end=state.read.duration)
         return FileResult(index, sources[index], cues, state.read.duration, None)
@@ -324,14 +338,21 @@ def subtitle_files(
     autocast = device.type == "cuda" and precision != torch.float32
 
     def run_batch():
-        with torch.autocast("cuda", dtype=precision, enabled=autocast):
-            decoded = _decode_batch(pending, loaded, options, states)
+        # Chunks of files that already failed are not decoded, only counted.
+        decodable = [item for item in pending if states[item.file].error is None]
+        try:
+            with torch.autocast("cuda", dtype=precision, enabled=autocast):
+                decoded = _decode_batch(decodable, loaded, options, states) if decodable else []
+        except (RuntimeError, ValueError) as failure:  # e.g. out of memory: fail these files
+            message = f"{type(failure).__name__}: {' '.join(str(failure).split())}"
+            for item in decodable:
+                states[item.file].error = f"{sources[item.file]}: {message}"
+            decoded = [[] for _ in decodable]
+        words_of = {id(item): words for item, words in zip(decodable, decoded, strict=True)}
         done = []
-        for item, words in zip(pending, decoded, strict=True):
-            state = states.get(item.file)
-            if state is None:  # the file failed after this chunk was read
-                continue
-            state.words.extend(words)
+        for item in pending:
+            state = states[item.file]
+            state.words.extend(words_of.get(id(item), []))
             state.decoded += 1
             report(state, item.chunk.end)
             done.append(item.file)

@@ -24,6 +24,25 @@ class CrossCache:
     visual: list[KeyValue] | None  # per layer, each (B, H, F, D/H); None: no visual branch
     visual_mask: Tensor | None  # (B, 1, 1, F) bool, True where a frame exists
 
+    @staticmethod
+    def concat(caches: list[CrossCache]) -> CrossCache:
+        """Windows encoded separately, as one batch in the given order."""
+
+        def join(kvs_per_cache):
+            return [
+                (torch.cat([kv[0] for kv in layer]), torch.cat([kv[1] for kv in layer]))
+                for layer in zip(*kvs_per_cache, strict=True)
+            ]
+
+        first = caches[0]
+        return CrossCache(
+            audio=join([c.audio for c in caches]),
+            visual=None if first.visual is None else join([c.visual for c in caches]),
+            visual_mask=None
+            if first.visual_mask is None
+            else torch.cat([c.visual_mask for c in caches]),
+        )
+
     def index_select(self, index: Tensor) -> CrossCache:
         """Rows of the batch in a new order (beam search, repeats for beams)."""
 

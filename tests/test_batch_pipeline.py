@@ -236,3 +236,21 @@ def test_speech_probabilities_do_not_depend_on_how_the_audio_is_cut(jfk_audio):
     # And it is the speech: the quiet lead-in is not, the middle of the first sentence is.
     assert whole[: 3 * SR // 512].max() < 0.5
     assert whole[round(4.5 * SR / 512)] > 0.5
+
+
+def test_a_batch_that_fails_to_decode_fails_only_its_files(media, default_model, monkeypatch):
+    """Out of memory (or any RuntimeError) in one batch: its files are reported, the run
+    goes on with the next files."""
+    decode = batch_pipeline._decode_batch
+
+    def out_of_memory_for_end(batch, *args):
+        if any(item.file == 1 for item in batch):
+            raise RuntimeError("CUDA out of\nmemory")
+        return decode(batch, *args)
+
+    monkeypatch.setattr(batch_pipeline, "_decode_batch", out_of_memory_for_end)
+    sources = [media["jfk"], media["end"], media["silent"]]
+    results = run(sources, default_model, batch_size=1)
+    assert results[media["end"]] == f"{media['end']}: RuntimeError: CUDA out of memory"
+    assert "ask not what your country can do for you" in text(results[media["jfk"]])
+    assert results[media["silent"]] == []
