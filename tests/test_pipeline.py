@@ -121,3 +121,16 @@ def test_file_and_array_inputs_give_the_same_mel(jfk_audio, tmp_path):
         assert torch.allclose(window_mel(reader.audio(0.0, 30.0)), expected, atol=1e-5)
         later = reader.audio(4.0, 34.0)
     assert torch.allclose(window_mel(later), window_mel(samples[16000 * 4 :]), atol=1e-5)
+
+
+def test_int8_decoder_keeps_the_example_transcript():
+    """--int8: the decoder's Linear layers and output projection in int8, same words."""
+    from model.checkpoint import load_model
+    from model.quantize import quantize_int8
+
+    loaded = load_model("default", "cpu")
+    quantize_int8(loaded.model)
+    assert type(loaded.model.decoder.blocks[0].mlp[0]).__module__.startswith("torch.ao")
+    reference = " ".join(c.text for c in read_subtitles(ROOT / "examples" / "jfk.srt"))
+    hypothesis = " ".join(c.text for c in subtitle(EXAMPLE, loaded))
+    assert jiwer.wer(words(reference), words(hypothesis)) == 0.0
