@@ -33,6 +33,7 @@ class AVCaptioner(nn.Module):
             config.frame_grid,
             config.n_frame_layer,
             config.n_text_head,
+            config.frame_summary,
         )
         if config.decoder == "lstm":
             self.decoder = LSTMDecoder(config.n_vocab, config.n_text_state, config.dropout)
@@ -67,8 +68,9 @@ class AVCaptioner(nn.Module):
         audio = self.encoder(mel[..., : 2 * self.config.n_audio_ctx])  # (B, n_audio_ctx, D)
         visual = None
         if frames is not None and frames.shape[1] > 0 and (self.training or self.uses_vision()):
-            visual = self.frame_encoder(frames, frame_times, frame_mask)  # (B, F, D)
-        return self.decoder.cross_cache(audio, visual, frame_mask if visual is not None else None)
+            visual = self.frame_encoder(frames, frame_times, frame_mask)  # (B, F (+ 1), D)
+        mask = self.frame_encoder.token_mask(frame_mask) if visual is not None else None
+        return self.decoder.cross_cache(audio, visual, mask)
 
     def encode_features(
         self,
@@ -82,7 +84,8 @@ class AVCaptioner(nn.Module):
         visual = None
         if feats is not None and feats.shape[1] > 0:
             visual = self.frame_encoder.tokens_from_features(feats, frame_times, frame_mask)
-        return self.decoder.cross_cache(audio, visual, frame_mask if visual is not None else None)
+        mask = self.frame_encoder.token_mask(frame_mask) if visual is not None else None
+        return self.decoder.cross_cache(audio, visual, mask)
 
     def forward(
         self,

@@ -27,6 +27,7 @@ class ModelConfig:
     frame_size: int = 224
     frame_grid: int = 1  # trunk features pooled to grid x grid cells (1: global pooling)
     n_frame_layer: int = 0  # temporal conv + self-attention blocks across frames (0: none)
+    frame_summary: bool = False  # one more visual token: trunk features max-pooled over frames
     # Vocabulary facts the search needs (taken from the tokenizer/checkpoint they came with).
     suppress_ids: list[int] = field(default_factory=list)
     suppress_ids_begin: list[int] = field(default_factory=list)

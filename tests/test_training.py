@@ -24,6 +24,7 @@ from data.subtitles import read_subtitles
 from evaluation.subtitle_metrics import score_subtitles
 from model.captioner import AVCaptioner
 from model.checkpoint import load_model, save_checkpoint
+from model.frames import FrameEncoder
 from model.search import DecodingOptions, decode_windows
 from model.sp_tokenizer import SentencePieceTokenizer
 
@@ -88,6 +89,26 @@ def test_lstm_stepwise_equals_teacher_forced_and_batched_equals_single(tmp_path)
     with torch.no_grad():
         other = model.decoder(tokens, model.encode(mel, 255 - frames, times, mask))[0]
     assert not torch.allclose(other[0], full[0])
+
+
+def test_frame_summary_token_pools_present_frames_only():
+    torch.manual_seed(0)
+    encoder = FrameEncoder("convnet", 32, grid=2, n_layer=1, n_head=1, summary=True).eval()
+    frames = torch.randint(0, 255, (1, 3, 64, 64, 3), dtype=torch.uint8)
+    padded = torch.cat([frames, torch.randint(0, 255, (1, 2, 64, 64, 3), dtype=torch.uint8)], 1)
+    times = torch.arange(5).float()[None] / 2
+    mask = torch.tensor([[True, True, True, False, False]])
+    with torch.no_grad():
+        alone = encoder(frames, times[:, :3])  # (1, 3 + 1, 32)
+        batched = encoder(padded, times, mask)  # (1, 5 + 1, 32)
+    assert alone.shape == (1, 4, 32) and batched.shape == (1, 6, 32)
+    torch.testing.assert_close(batched[:, :3], alone[:, :3], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(batched[:, -1], alone[:, -1], atol=1e-5, rtol=1e-5)
+    no_frames = torch.zeros(1, 5, dtype=torch.bool)
+    assert encoder.token_mask(mask).tolist() == [[True, True, True, False, False, True]]
+    assert encoder.token_mask(no_frames).tolist() == [[False] * 6]
+    with torch.no_grad():
+        assert torch.isfinite(encoder(padded, times, no_frames)).all()
 
 
 def test_sentencepiece_checkpoint_round_trip(tmp_path):
