@@ -91,7 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="0 by default: with 0.1 the slots learnt first (colour, direction) kept sending "
-        "the frame trunk gradients 7x the size of the shape slot's, measured, and shape stalled",
+        "the frame trunk gradients 7x the size of the shape slot's; without it the synthetic "
+        "set's shape slot reached 75%% instead of 61%% in 700 steps (validation, measured)",
     )
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--clip-grad", type=float, default=1.0)

@@ -10,7 +10,8 @@ a change of place); `n_layer` > 0 adds a temporal convolution (neighbouring fram
 and that many self-attention blocks across the frames of a window; `summary` appends one
 token per window, the trunk features max-pooled over its frames (what is there, whenever
 it is: with it a from-scratch captioner's shape slot on the synthetic set went from chance
-to 61% after 700 steps, measured; through per-frame tokens alone it stayed at chance).
+to 61% after 700 steps with label smoothing 0.1, measured; through per-frame tokens alone
+it stayed at chance even after 1045 steps).
 Besides the ResNets, backbone "convnet" is a small CNN (four stride-2 convolutions) cheap
 enough to train from scratch on a CPU, for small synthetic frames.
 """
