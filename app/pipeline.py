@@ -233,6 +233,8 @@ def segments_to_cues(
 ) -> list[Cue]:
     cues: list[Cue] = []
     for segment in segments:
+        if duration and segment.start >= duration:
+            continue  # timestamps past the end of the media (seen over silence)
         end = min(segment.end, duration) if duration else segment.end
         for cue in layout_segment(segment.start, max(end, segment.start), segment.text, layout):
             if cues and cue.start - cues[-1].end < layout.min_gap:
