@@ -91,16 +91,21 @@ def align_words(
     if len(rows) < len(text_tokens):
         cross = cross.index_select(torch.tensor(rows, device=device))
     with torch.no_grad():
-        logits, scores = model.decoder.alignment_scores(
+        states, scores = model.decoder.alignment_scores(
             torch.tensor(padded, device=device), cross, alignment_heads(model)
         )
     language = _language_of(tokenizer, sot_sequence)
+
+    def logits_of(row: int, length: int) -> Tensor:  # (length, V), one window at a time
+        with torch.no_grad():
+            return model.decoder.output_logits(states[row : row + 1, :length])[0].cpu()
+
     for r, b in enumerate(rows):
         length = len(sequences[r])
         timings = _find_alignment(
             tokenizer,
             text_tokens[b],
-            logits[r, :length].cpu(),
+            logits_of(r, length),
             scores[r, :, :length].cpu(),
             len(sot_sequence),
             num_frames[b],

@@ -195,8 +195,10 @@ class TextDecoder(nn.Module):
         """One teacher-forced pass that also returns the audio cross-attention scores of the
         given [layer, head] pairs (pre-softmax, see MultiHeadAttention.scores).
         tokens: (B, T), right-padded (causal attention: padding never reaches earlier
-        positions) -> logits (B, T, V) and scores (B, len(heads), T, n_audio_ctx) in the
-        order of `heads`. `forward` stays the decoding path; this one is opt-in."""
+        positions) -> final hidden states (B, T, D) and scores (B, len(heads), T,
+        n_audio_ctx) in the order of `heads`. The logits are `output_logits(states)`, left
+        to the caller to take one window at a time: (B, T, V) at once is ~20 MB a window.
+        `forward` stays the decoding path; this one is opt-in."""
         positions = torch.arange(tokens.shape[1], device=tokens.device).expand(tokens.shape[0], -1)
         x = self.token_embedding(tokens) + self.positional_embedding[positions]
         by_head: dict[tuple[int, int], Tensor] = {}  # (layer, head) -> (B, T, n_audio_ctx)
@@ -211,7 +213,5 @@ class TextDecoder(nn.Module):
                 for k, head in enumerate(layer_heads):
                     by_head[(i, head)] = layer_scores[:, k]
             x = block.attend_audio_and_mlp(x, cross.audio[i])
-        x = self.ln(x)
-        logits = self.output_logits(x)
         scores = torch.stack([by_head[(layer, head)] for layer, head in heads], dim=1)
-        return logits, scores.float()
+        return self.ln(x), scores.float()

@@ -98,9 +98,8 @@ def test_alignment_pass_gives_the_decoding_logits():
         cross = model.encode(torch.randn(2, 80, 3000))
         tokens = torch.randint(0, 1000, (2, 9))
         logits, _ = model.decoder(tokens, cross)
-        aligned_logits, scores = model.decoder.alignment_scores(
-            tokens, cross, [[1, 1], [0, 0], [1, 0]]
-        )
+        states, scores = model.decoder.alignment_scores(tokens, cross, [[1, 1], [0, 0], [1, 0]])
+        aligned_logits = model.decoder.output_logits(states)
     torch.testing.assert_close(aligned_logits, logits, atol=1e-4, rtol=1e-4)
     assert scores.shape == (2, 3, 9, config.n_audio_ctx)
 
