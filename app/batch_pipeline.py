@@ -248,7 +248,8 @@ def _decode_batch(
             model.encode(rows(mel, i), rows(frames, i), rows(times, i), rows(mask, i))
             for i in range(0, len(batch), step)
         ]
-    cross = CrossCache.concat(parts)
+    cross = CrossCache.concat(parts) if len(parts) > 1 else parts[0]
+    del parts, mel  # the joined copy is all that decoding needs
     # The language of a file is that of its first decoded chunk (Whisper's rule).
     languages = []
     for row, item in enumerate(batch):

@@ -44,7 +44,13 @@ class CrossCache:
         )
 
     def index_select(self, index: Tensor) -> CrossCache:
-        """Rows of the batch in a new order (beam search, repeats for beams)."""
+        """Rows of the batch in a new order (beam search, repeats for beams). All rows in
+        their order is this cache itself: a copy would hold the batch's keys/values twice
+        (~18 MB a window), and callers select "all windows" often (fallback, languages,
+        alignment)."""
+        rows = self.audio[0][0].shape[0]
+        if index.numel() == rows and torch.equal(index.cpu(), torch.arange(rows)):
+            return self
 
         def pick(kvs):
             return [(k.index_select(0, index), v.index_select(0, index)) for k, v in kvs]
