@@ -85,6 +85,11 @@ class FileResult:
     error: str | None
 
 
+def failure_line(source: Path | str, error: Exception) -> str:
+    """An unexpected error while subtitling `source` as the one line users see."""
+    return f"{source}: {type(error).__name__}: {' '.join(str(error).split())}"
+
+
 def _read_speech(reader: MediaReader, options: SpeechOptions):
     """One streaming pass over the audio -> (chunks to decode, speech regions, duration)."""
     total = 0
@@ -152,8 +157,7 @@ def read_file_chunks(
     except MediaError as error:
         yield FileRead(index, n_chunks, 0.0, str(error))
     except (RuntimeError, ValueError, OSError) as error:
-        message = " ".join(str(error).split())
-        yield FileRead(index, n_chunks, 0.0, f"{source}: {type(error).__name__}: {message}")
+        yield FileRead(index, n_chunks, 0.0, failure_line(source, error))
 
 
 def _in_threads(
@@ -345,9 +349,8 @@ def subtitle_files(
             with torch.autocast("cuda", dtype=precision, enabled=autocast):
                 decoded = _decode_batch(decodable, loaded, options, states) if decodable else []
         except (RuntimeError, ValueError) as failure:  # e.g. out of memory: fail these files
-            message = f"{type(failure).__name__}: {' '.join(str(failure).split())}"
             for item in decodable:
-                states[item.file].error = f"{sources[item.file]}: {message}"
+                states[item.file].error = failure_line(sources[item.file], failure)
             decoded = [[] for _ in decodable]
         words_of = {id(item): words for item, words in zip(decodable, decoded, strict=True)}
         done = []
@@ -359,6 +362,12 @@ def subtitle_files(
             done.append(item.file)
         pending.clear()
         return done
+
+    def decode_pending() -> Iterator[FileResult]:
+        for index in sorted(set(run_batch())):
+            result = finished(index)
+            if result is not None:
+                yield result
 
     for item in items:
         if isinstance(item, FileRead):
@@ -372,12 +381,6 @@ def subtitle_files(
             continue
         pending.append(item)
         if len(pending) >= batch.batch_size:
-            for index in sorted(set(run_batch())):
-                result = finished(index)
-                if result is not None:
-                    yield result
+            yield from decode_pending()
     if pending:
-        for index in sorted(set(run_batch())):
-            result = finished(index)
-            if result is not None:
-                yield result
+        yield from decode_pending()

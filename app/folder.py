@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.batch_pipeline import BatchOptions, FileResult, subtitle_files
+from app.batch_pipeline import BatchOptions, FileResult, failure_line, subtitle_files
 from app.options import SubtitleOptions
 from app.pipeline import subtitle
 from data.atomic import atomic_write_text, remove_stale_temporaries
@@ -100,10 +100,7 @@ def _one_by_one(
         except MediaError as failure:
             yield FileResult(index, source, None, reported, str(failure))
         except (RuntimeError, ValueError, OSError) as failure:  # e.g. out of memory: next file
-            message = " ".join(str(failure).split())
-            yield FileResult(
-                index, source, None, reported, f"{source}: {type(failure).__name__}: {message}"
-            )
+            yield FileResult(index, source, None, reported, failure_line(source, failure))
 
 
 def caption_files(
