@@ -46,7 +46,7 @@ def child(path: str, with_vision: bool) -> None:
     from model.search import DecodingOptions
 
     torch.set_num_threads(2)
-    loaded = load_model("default", "cpu")
+    loaded = load_model("default", "cpu", captioning_only=not with_vision)
     if with_vision:
         with torch.no_grad():
             loaded.model.decoder.blocks[0].visual_attn_gate.fill_(1e-3)

@@ -13,7 +13,10 @@ from model.lstm_decoder import LSTMDecoder
 
 
 class AVCaptioner(nn.Module):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, with_frame_trunk: bool = True):
+        """with_frame_trunk=False: no ResNet (for captioning with every visual gate at 0,
+        where it never runs; building a random ResNet and importing torchvision took
+        ~1.5 s of caption.py's start-up)."""
         super().__init__()
         if config.decoder not in ("transformer", "lstm"):
             raise ValueError(f"unknown decoder {config.decoder!r} (transformer or lstm)")
@@ -34,9 +37,12 @@ class AVCaptioner(nn.Module):
             config.n_frame_layer,
             config.n_text_head,
             config.frame_summary,
+            with_trunk=with_frame_trunk,
         )
         if config.decoder == "lstm":
-            self.decoder = LSTMDecoder(config.n_vocab, config.n_text_state, config.dropout)
+            self.decoder = LSTMDecoder(
+                config.n_vocab, config.n_text_state, config.dropout, config.n_text_head
+            )
         else:
             self.decoder = TextDecoder(
                 config.n_vocab,

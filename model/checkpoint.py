@@ -48,10 +48,12 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def build_from_whisper(config: ModelConfig, whisper_state: dict[str, torch.Tensor]) -> AVCaptioner:
+def build_from_whisper(
+    config: ModelConfig, whisper_state: dict[str, torch.Tensor], with_frame_trunk: bool = True
+) -> AVCaptioner:
     """A new AVCaptioner whose audio encoder and decoder carry the Whisper weights; the
     frame encoder and the visual branch are freshly initialised, gates at 0."""
-    model = AVCaptioner(config)
+    model = AVCaptioner(config, with_frame_trunk)
     missing, unexpected = model.load_state_dict(whisper_state, strict=False)
     if unexpected:
         raise ValueError(f"unexpected Whisper weights: {', '.join(unexpected[:5])}")
@@ -103,10 +105,24 @@ def save_checkpoint(
     return folder
 
 
-def _load_avsub_checkpoint(folder: Path, meta: dict):
+def gates_closed(state: dict[str, torch.Tensor]) -> bool:
+    """True when the state dict's decoder has visual gates and every one is exactly 0 (the
+    frames then change nothing; the LSTM decoder has no gates: it always looks)."""
+    gates = [v for k, v in state.items() if k.startswith("decoder.") and k.endswith("_gate")]
+    return bool(gates) and all(bool(g.eq(0).all()) for g in gates)
+
+
+TRUNK_PREFIX = "frame_encoder.trunk."
+
+
+def _load_avsub_checkpoint(folder: Path, meta: dict, captioning_only: bool):
     config = ModelConfig.from_dict(meta["model"])
-    model = AVCaptioner(config)
-    model.load_state_dict(load_file(folder / "model.safetensors"))
+    state = load_file(folder / "model.safetensors")
+    with_trunk = not (captioning_only and gates_closed(state))
+    if not with_trunk:
+        state = {k: v for k, v in state.items() if not k.startswith(TRUNK_PREFIX)}
+    model = AVCaptioner(config, with_trunk)
+    model.load_state_dict(state)
     kind = meta["tokenizer"].get("kind", "whisper")
     if kind == "sentencepiece":
         tokenizer = SentencePieceTokenizer(folder / meta["tokenizer"]["file"])
@@ -119,7 +135,7 @@ def _load_avsub_checkpoint(folder: Path, meta: dict):
     return model, tokenizer
 
 
-def _finish_whisper(config: ModelConfig, state: dict, tokenizer_path: Path):
+def _finish_whisper(config: ModelConfig, state: dict, tokenizer_path: Path, with_trunk: bool):
     tokenizer = WhisperTokenizer(tokenizer_path, config.is_multilingual)
     if not config.suppress_ids:
         config.suppress_ids = tokenizer.non_speech_tokens() + [
@@ -128,15 +144,20 @@ def _finish_whisper(config: ModelConfig, state: dict, tokenizer_path: Path):
         ]  # fmt: skip
     if not config.suppress_ids_begin:
         config.suppress_ids_begin = [tokenizer.encode(" ")[0], tokenizer.eot]
-    return build_from_whisper(config, state), tokenizer
+    return build_from_whisper(config, state, with_trunk), tokenizer
 
 
 def load_model(
-    spec: str = "default", device: str = "auto", tokenizer: str | None = None
+    spec: str = "default",
+    device: str = "auto",
+    tokenizer: str | None = None,
+    captioning_only: bool = False,
 ) -> LoadedModel:
     """spec: "default", an avsub checkpoint directory, a CTranslate2 Whisper directory, or an
     openai-whisper .pt file (its tokenizer.json from `tokenizer`, from beside the file, or,
-    for English-only models, the default model's). Returns the model in eval mode."""
+    for English-only models, the default model's). Returns the model in eval mode.
+    captioning_only: a model whose visual gates are all 0 is built without its frame
+    trunk, which captioning never runs (not for training or saving)."""
     path = default_model_directory() if spec == "default" else Path(spec)
     if not path.exists():
         raise ValueError(f"{spec}: model not found")
@@ -144,11 +165,11 @@ def load_model(
         meta = json.loads((path / "config.json").read_text())
         if "avsub_checkpoint" not in meta:
             raise ValueError(f"{path}: config.json is not an avsub checkpoint")
-        model, tok = _load_avsub_checkpoint(path, meta)
+        model, tok = _load_avsub_checkpoint(path, meta, captioning_only)
     elif path.is_dir() and (path / "model.bin").exists():
         config, state, tokenizer_path = read_ct2_directory(path)
         model, tok = _finish_whisper(
-            config, state, Path(tokenizer) if tokenizer else tokenizer_path
+            config, state, Path(tokenizer) if tokenizer else tokenizer_path, not captioning_only
         )
     elif path.is_file() and path.suffix == ".pt":
         config, state = read_openai_checkpoint(path)
@@ -160,7 +181,7 @@ def load_model(
             tokenizer_path = default_model_directory() / TOKENIZER_FILE  # same GPT-2 vocabulary
         else:
             raise ValueError(f"{path}: a multilingual model needs --tokenizer tokenizer.json")
-        model, tok = _finish_whisper(config, state, tokenizer_path)
+        model, tok = _finish_whisper(config, state, tokenizer_path, not captioning_only)
     else:
         raise ValueError(
             f"{spec}: not an avsub checkpoint, CTranslate2 Whisper directory or .pt file"

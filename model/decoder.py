@@ -133,6 +133,9 @@ class TextDecoder(nn.Module):
         self.blocks = nn.ModuleList(DecoderBlock(n_state, n_head, dropout) for _ in range(n_layer))
         self.ln = nn.LayerNorm(n_state)
         self.output_projection: nn.Module | None = None  # set only by quantize_int8
+        # Set only by quantize_int8: the encoder keys/values are kept in this dtype
+        # (bfloat16 halves the bytes every beam-search step reads).
+        self.kv_dtype: torch.dtype | None = None
 
     def output_logits(self, x: Tensor) -> Tensor:
         """x: (B, T, D) -> float logits (B, T, V), through the tied embedding, or through
@@ -154,6 +157,8 @@ class TextDecoder(nn.Module):
     ) -> CrossCache:
         """audio: (B, 1500, D); visual: (B, F, D) or None; visual_mask: (B, F) bool."""
         audio_kv = [b.cross_attn.project_kv(audio) for b in self.blocks]
+        if self.kv_dtype is not None:
+            audio_kv = [(k.to(self.kv_dtype), v.to(self.kv_dtype)) for k, v in audio_kv]
         if visual is None:
             return CrossCache(audio_kv, None, None)
         if visual_mask is None:
@@ -175,7 +180,9 @@ class TextDecoder(nn.Module):
     ) -> tuple[Tensor, list[KeyValue]]:
         """tokens: (B, T) -> logits (B, T, V) and the self-attention cache for the next step.
         positions: (B, T) position ids (default: continuing after `past`); self_mask: bool,
-        True = may attend, (B, 1, T, S) with S = past length + T (left-padded batches)."""
+        True = may attend, (B, 1, T, S) with S = past length + T (left-padded batches).
+        `past` is consumed: each layer's entry is set to None as soon as that layer's
+        longer keys/values exist, so a step holds the cache about once instead of twice."""
         if positions is None:
             offset = 0 if past is None else past[0][0].shape[2]
             positions = torch.arange(offset, offset + tokens.shape[1], device=tokens.device)
@@ -183,14 +190,18 @@ class TextDecoder(nn.Module):
         x = self.token_embedding(tokens) + self.positional_embedding[positions]
         new_past = []
         for i, block in enumerate(self.blocks):
+            layer_past = None
+            if past is not None:
+                layer_past, past[i] = past[i], None
             x, kv = block(
                 x,
                 cross.audio[i],
                 None if cross.visual is None else cross.visual[i],
                 cross.visual_mask,
-                None if past is None else past[i],
+                layer_past,
                 self_mask,
             )
+            del layer_past
             new_past.append(kv)
         x = self.ln(x)
         return self.output_logits(x), new_past

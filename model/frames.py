@@ -21,7 +21,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -77,6 +76,8 @@ def build_resnet_trunk(backbone: str, grid: int = 1) -> nn.Module:
         raise ValueError(f"unknown frame backbone {backbone!r}; choose from {sorted(BACKBONES)}")
     if backbone == "convnet":
         return build_convnet_trunk(grid)
+    import torchvision  # here, not at the top: its import alone takes over a second
+
     trunk = getattr(torchvision.models, backbone)(weights=None)
     trunk.avgpool = nn.AdaptiveAvgPool2d(grid)
     trunk.fc = nn.Identity()
@@ -92,10 +93,13 @@ class FrameEncoder(nn.Module):
         n_layer: int = 0,
         n_head: int = 4,
         summary: bool = False,
+        with_trunk: bool = True,
     ):
+        """with_trunk=False leaves the trunk out (None): for a captioning model whose visual
+        gates are all 0, which never runs it (see model/checkpoint.py)."""
         super().__init__()
         self.backbone = backbone
-        self.trunk = build_resnet_trunk(backbone, grid)
+        self.trunk = build_resnet_trunk(backbone, grid) if with_trunk else None
         self.proj = nn.Linear(trunk_features(backbone, grid), n_state)
         self.ln = nn.LayerNorm(n_state)
         self.summary_proj = nn.Linear(trunk_features(backbone, grid), n_state) if summary else None
@@ -166,7 +170,11 @@ class FrameEncoder(nn.Module):
         local .safetensors file of a ResNet state dict. Never unpickles."""
         if self.backbone == "convnet" and source == "imagenet":
             raise ValueError("the convnet backbone has no ImageNet weights")
+        if self.trunk is None:
+            raise ValueError("this frame encoder was built without its trunk (captioning only)")
         if source == "imagenet":
+            import torchvision
+
             weights = torchvision.models.get_model_weights(self.backbone).IMAGENET1K_V1
             try:
                 state = weights.get_state_dict(progress=False)

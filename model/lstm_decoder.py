@@ -2,8 +2,8 @@
 Multimodal Fusion for Video Description").
 
 At every step, with the previous LSTM state s (B, D):
-  - additive attention over the audio tokens gives an audio context c_a (B, D), and over
-    the visual tokens a visual context c_v (B, D);
+  - additive attention (n_text_head heads) over the audio tokens gives an audio context
+    c_a (B, D), and over the visual tokens a visual context c_v (B, D);
   - the modality attention scores each context against s and mixes their projections:
     g = beta_a * W_a c_a + beta_v * W_v c_v, beta = softmax over the two modalities;
   - the LSTM cell reads [embedding(previous token); g] and gives the new state;
@@ -23,30 +23,36 @@ from model.decoder import CrossCache
 
 
 class AdditiveAttention(nn.Module):
-    """Bahdanau attention: score_i = w . tanh(W q + K x_i)."""
+    """Bahdanau attention with n_head heads: head h scores x_i with w_h . tanh(W q + K x_i)
+    and averages its own D/H slice of the values. One head had to choose between the
+    synthetic set's summary token (shape) and the per-frame tokens (direction): with it the
+    LSTM reached 93% on shape and 55% on direction, or the reverse, run to run."""
 
-    def __init__(self, n_state: int):
+    def __init__(self, n_state: int, n_head: int = 1):
         super().__init__()
+        self.n_head = n_head
         self.key = nn.Linear(n_state, n_state)
         self.query = nn.Linear(n_state, n_state, bias=False)
-        self.score = nn.Linear(n_state, 1, bias=False)
+        self.score = nn.Linear(n_state, n_head, bias=False)
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None) -> Tensor:
         """query (B, D), keys (B, S, D) = self.key(values), values (B, S, D), mask (B, S)
-        bool True = may attend -> context (B, D)."""
-        scores = self.score(torch.tanh(keys + self.query(query)[:, None])).squeeze(-1)  # (B, S)
+        bool True = may attend -> context (B, D), the heads' contexts side by side."""
+        scores = self.score(torch.tanh(keys + self.query(query)[:, None]))  # (B, S, H)
         if mask is not None:
-            scores = scores.masked_fill(~mask, -torch.inf)
-        weights = scores.softmax(dim=-1)  # (B, S)
-        return torch.bmm(weights[:, None], values).squeeze(1)  # (B, D)
+            scores = scores.masked_fill(~mask[..., None], -torch.inf)
+        weights = scores.softmax(dim=1)  # (B, S, H)
+        b, s, d = values.shape
+        heads = values.view(b, s, self.n_head, d // self.n_head)  # (B, S, H, D/H)
+        return torch.einsum("bsh,bshd->bhd", weights, heads).reshape(b, d)
 
 
 class LSTMDecoder(nn.Module):
-    def __init__(self, n_vocab: int, n_state: int, dropout: float = 0.0):
+    def __init__(self, n_vocab: int, n_state: int, dropout: float = 0.0, n_head: int = 1):
         super().__init__()
         self.token_embedding = nn.Embedding(n_vocab, n_state)
-        self.audio_attn = AdditiveAttention(n_state)
-        self.visual_attn = AdditiveAttention(n_state)
+        self.audio_attn = AdditiveAttention(n_state, n_head)
+        self.visual_attn = AdditiveAttention(n_state, n_head)
         # Modality attention: beta_m = softmax_m(w . tanh(W s + V_m c_m)).
         self.modality_query = nn.Linear(n_state, n_state, bias=False)
         self.audio_modality_key = nn.Linear(n_state, n_state)
@@ -55,6 +61,9 @@ class LSTMDecoder(nn.Module):
         self.audio_out = nn.Linear(n_state, n_state)
         self.visual_out = nn.Linear(n_state, n_state)
         self.cell = nn.LSTMCell(2 * n_state, n_state)
+        with torch.no_grad():  # forget-gate bias 1 (gates: input, forget, cell, output)
+            self.cell.bias_ih[n_state : 2 * n_state].fill_(1.0)
+            self.cell.bias_hh[n_state : 2 * n_state].zero_()
         self.out = nn.Linear(2 * n_state, n_state)
         self.ln = nn.LayerNorm(n_state)
         self.dropout = nn.Dropout(dropout)

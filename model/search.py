@@ -160,12 +160,21 @@ class _Stepper:
         self.next_position = self.next_position + 1
         return logits[:, -1]
 
+    def keep(self, rows: Tensor, windows: Tensor, rows_per_window: int) -> None:
+        """Only these rows (and windows) decode on. The encoder keys/values hold a row per
+        window (TextDecoder: a window's beams share them) or a row per decoder row."""
+        shared = self.cross.audio[0][0].shape[0] * rows_per_window == self.key_valid.shape[0]
+        self.cross = self.cross.index_select(windows if shared else rows)
+        self.reorder(rows)
+
     def reorder(self, index: Tensor) -> None:
         """Beam search moved rows within their window's group. The rows of one group share
         the window (encoder keys/values) and the prompt layout, so only the self-attention
         cache follows; copying the encoder keys/values every step would cost more than the
         decoder step itself."""
-        self.past = [(k.index_select(0, index), v.index_select(0, index)) for k, v in self.past]
+        for i, (k, v) in enumerate(self.past):  # a layer at a time: one layer's copy extra
+            self.past[i] = (k.index_select(0, index), v.index_select(0, index))
+            del k, v
         self.key_valid = self.key_valid.index_select(0, index)
         self.next_position = self.next_position.index_select(0, index)
 
@@ -224,16 +233,50 @@ def decode_windows(
     eot = tokenizer.eot
     max_candidates = round(options.beam_size * options.patience)
 
+    # Beam search: the windows whose beams are done leave the batch (in steps, see below),
+    # so a batch no longer runs every window until its longest one ends. `present` holds
+    # the windows still in the rows, in row order; `last_beams` each window's unfinished
+    # beams when it stopped (Whisper counts them when fewer than beam_size finished).
+    present = list(range(b))
+    last_beams: dict[int, list[tuple[tuple, float]]] = {}
+
+    def keep_beams(position: int, window: int) -> None:
+        rows = range(position * n_per, (position + 1) * n_per)
+        last_beams[window] = [
+            (tuple(tokens[j].tolist()) + (eot,), float(sum_logprobs[j])) for j in rows
+        ]
+
     for _ in range(sample_len):
         rules.apply(logits, tokens)
         logprobs = F.log_softmax(logits.float(), dim=-1)
         if beam:
             tokens, sum_logprobs, source = _beam_update(
-                tokens, logprobs, sum_logprobs, finished, b, n_per, eot, max_candidates
+                tokens,
+                logprobs,
+                sum_logprobs,
+                [finished[w] for w in present],
+                len(present),
+                n_per,
+                eot,
+                max_candidates,
             )
-            if all(len(f) >= max_candidates for f in finished) or tokens.shape[1] >= n_ctx:
+            for position, window in enumerate(present):
+                if window not in last_beams and len(finished[window]) >= max_candidates:
+                    keep_beams(position, window)
+            if len(last_beams) == b or tokens.shape[1] >= n_ctx:
                 break
             stepper.reorder(source)
+            # Dropping windows copies the others' encoder keys/values, so it waits until
+            # a quarter of the windows present are done.
+            done = [k for k, window in enumerate(present) if window in last_beams]
+            if len(done) >= max(1, len(present) // 4):
+                stay = [k for k in range(len(present)) if k not in set(done)]
+                rows = torch.tensor(
+                    [k * n_per + j for k in stay for j in range(n_per)], device=device
+                )
+                stepper.keep(rows, torch.tensor(stay, device=device), n_per)
+                tokens, sum_logprobs = tokens[rows], sum_logprobs[rows]
+                present = [present[k] for k in stay]
         else:
             if temperature == 0:
                 next_tokens = logprobs.argmax(dim=-1)
@@ -250,15 +293,17 @@ def decode_windows(
         logits = stepper.step(tokens[:, -1])
 
     sample_begin = prefix.tokens.shape[1]
+    if beam:
+        for position, window in enumerate(present):
+            if window not in last_beams:
+                keep_beams(position, window)
     results = []
     for i in range(b):
         if beam:
             candidates = dict(finished[i])
             if len(candidates) < options.beam_size:  # unfinished beams count too
-                for j in range(i * n_per, (i + 1) * n_per):
-                    candidates.setdefault(
-                        tuple(tokens[j].tolist()) + (eot,), float(sum_logprobs[j])
-                    )
+                for seq, score in last_beams[i]:
+                    candidates.setdefault(seq, score)
             seqs = [(list(seq[sample_begin:]), score) for seq, score in candidates.items()]
         else:
             seqs = [

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -76,12 +79,20 @@ def test_gate_parity_holds_for_the_default_model(default_model, jfk_audio):
     assert diff < 1e-5
 
 
-def test_batched_and_single_decoding_agree(default_model, jfk_audio):
-    """Two windows with prompts of different lengths decode in one batch as they do alone."""
+@pytest.mark.parametrize("beam_size", [2, 5])
+def test_batched_and_single_decoding_agree(default_model, jfk_audio, beam_size):
+    """Windows with prompts of different lengths decode in one batch as they do alone,
+    also when the short ones finish first and leave the batch."""
     model, tok = default_model.model, default_model.tokenizer
-    mels = torch.stack([window_mel(jfk_audio), window_mel(jfk_audio[16000 * 4 :])])
-    prompts = [[], tok.encode(" We choose to go to the moon.")]
-    options = DecodingOptions(beam_size=2)
+    mels = torch.stack(
+        [
+            window_mel(jfk_audio),
+            window_mel(jfk_audio[16000 * 4 :]),
+            window_mel(jfk_audio[16000 * 8 :]),
+        ]
+    )
+    prompts = [[], tok.encode(" We choose to go to the moon."), []]
+    options = DecodingOptions(beam_size=beam_size)
     sot = tok.sot_sequence(None, "transcribe", True)
     with torch.no_grad():
         cross = model.encode(mels)
@@ -90,13 +101,51 @@ def test_batched_and_single_decoding_agree(default_model, jfk_audio):
             decode_windows(
                 model, tok, cross.index_select(torch.tensor([i])), sot, [prompts[i]], options, 0.0
             )[0]
-            for i in range(2)
+            for i in range(3)
         ]
     for b, s in zip(batched, single, strict=True):
         assert b.tokens == s.tokens
         assert b.avg_logprob == pytest.approx(s.avg_logprob, abs=1e-4)
     assert "fellow Americans" in batched[0].text
     assert "fellow" not in batched[1].text and "your country" in batched[1].text
+    assert len(batched[2].tokens) < len(batched[1].tokens)  # it left the batch early
+
+
+def test_a_captioning_model_with_closed_gates_skips_the_resnet(default_model, jfk_audio):
+    """caption.py and serve.py load with captioning_only: no ResNet is built (nor
+    torchvision imported) when every visual gate is 0, and the logits stay the same."""
+    light = load_model("default", "cpu", captioning_only=True)
+    assert light.model.frame_encoder.trunk is None
+    assert not light.model.uses_vision()
+    mel = window_mel(jfk_audio)[None]
+    tokens = torch.tensor([default_model.tokenizer.encode(" And so my fellow Americans")])
+    with torch.no_grad():
+        assert torch.equal(light.model(mel, tokens), default_model.model(mel, tokens))
+
+
+def test_a_checkpoint_with_open_gates_keeps_its_resnet(tmp_path, default_model):
+    model = AVCaptioner(tiny_config()).eval()
+    with torch.no_grad():
+        model.decoder.blocks[0].visual_attn_gate.fill_(0.5)
+    save_checkpoint(model, default_model.tokenizer, tmp_path / "open")
+    loaded = load_model(str(tmp_path / "open"), "cpu", captioning_only=True).model
+    assert loaded.frame_encoder.trunk is not None
+    mel, frames, times, tokens = random_inputs()
+    with torch.no_grad():
+        assert torch.equal(loaded(mel, tokens, frames, times), model(mel, tokens, frames, times))
+
+
+def test_caption_start_up_does_not_import_torchvision():
+    code = (
+        "import sys; from app.model_args import load_model_from_args; import argparse; "
+        "args = argparse.Namespace(model='default', device='cpu', tokenizer=None, int8=True); "
+        "assert load_model_from_args(args, 'x') is not None; "
+        "print('torchvision' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def test_checkpoint_round_trip_keeps_logits_and_never_pickles(tmp_path, default_model):
