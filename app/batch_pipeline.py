@@ -248,12 +248,12 @@ def _decode_batch(
         return None if tensor is None else tensor[i : i + step]
 
     with torch.no_grad():
-        parts = [
+        parts = (
             model.encode(rows(mel, i), rows(frames, i), rows(times, i), rows(mask, i))
             for i in range(0, len(batch), step)
-        ]
-    cross = CrossCache.concat(parts) if len(parts) > 1 else parts[0]
-    del parts, mel  # the joined copy is all that decoding needs
+        )
+        cross = CrossCache.join(parts, len(batch))
+    del mel
     # The language of a file is that of its first decoded chunk (Whisper's rule).
     languages = []
     for row, item in enumerate(batch):
@@ -262,8 +262,7 @@ def _decode_batch(
             if decoding.language is not None or not tok.multilingual:
                 state.language = decoding.language or "en"
             else:
-                index = torch.tensor([row], device=device)
-                state.language = detect_language(model, tok, cross.index_select(index))[0]
+                state.language = detect_language(model, tok, cross.narrow(row, 1))[0]
         languages.append(state.language)
     words: list[list[Word]] = [[] for _ in batch]
     for language in sorted(set(languages)):
@@ -272,24 +271,20 @@ def _decode_batch(
         group = cross.index_select(index)
         sot = tok.sot_sequence(language, decoding.task, False)
         results = decode_with_fallback(model, tok, group, sot, [[] for _ in rows], decoding)
-        spoken = []
-        for position, (row, result) in enumerate(zip(rows, results, strict=True)):
-            text = [t for t in result.tokens if t < tok.eot]
-            if is_no_speech(result, decoding) or set(result.text) <= NON_SPEECH_TEXT:
-                continue
-            spoken.append((position, row, text))
-        if not spoken:
-            continue
+        texts = []  # per row of the group; empty where there is no speech
+        for result in results:
+            silent = is_no_speech(result, decoding) or set(result.text) <= NON_SPEECH_TEXT
+            texts.append([] if silent else [t for t in result.tokens if t < tok.eot])
         aligned = align_words(
             model,
             tok,
-            group.index_select(torch.tensor([p for p, _, _ in spoken], device=device)),
+            group,
             sot,
-            [text for _, _, text in spoken],
-            [batch[row].content_frames for _, row, _ in spoken],
-            [0.0] * len(spoken),
+            texts,
+            [batch[row].content_frames for row in rows],
+            [0.0] * len(rows),
         )
-        for (_, row, _), found in zip(spoken, aligned, strict=True):
+        for row, found in zip(rows, aligned, strict=True):
             chunk = batch[row].chunk
             words[row] = [
                 Word(*chunk.to_media(w.start, w.end), w.text, w.probability) for w in found

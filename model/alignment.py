@@ -80,16 +80,16 @@ def align_words(
         return results
     if sot_sequence and sot_sequence[-1] == tokenizer.no_timestamps:
         sot_sequence = sot_sequence[:-1]
+    # Every window is run, those without text on the start tokens alone: picking the others
+    # out of `cross` would copy their encoder keys/values (~18 MB a window).
     sequences = [
-        [*sot_sequence, tokenizer.no_timestamps, *text_tokens[b], tokenizer.eot] for b in rows
+        [*sot_sequence, tokenizer.no_timestamps, *tokens, tokenizer.eot] for tokens in text_tokens
     ]
     width = max(len(s) for s in sequences)
     if width > model.config.n_text_ctx:
         raise ValueError(f"{width} tokens do not fit the decoder's {model.config.n_text_ctx}")
     padded = [s + [tokenizer.eot] * (width - len(s)) for s in sequences]
     device = model.device
-    if len(rows) < len(text_tokens):
-        cross = cross.index_select(torch.tensor(rows, device=device))
     with torch.no_grad():
         states, scores = model.decoder.alignment_scores(
             torch.tensor(padded, device=device), cross, alignment_heads(model)
@@ -100,13 +100,13 @@ def align_words(
         with torch.no_grad():
             return model.decoder.output_logits(states[row : row + 1, :length])[0].cpu()
 
-    for r, b in enumerate(rows):
-        length = len(sequences[r])
+    for b in rows:
+        length = len(sequences[b])
         timings = _find_alignment(
             tokenizer,
             text_tokens[b],
-            logits_of(r, length),
-            scores[r, :, :length].cpu(),
+            logits_of(b, length),
+            scores[b, :, :length].cpu(),
             len(sot_sequence),
             num_frames[b],
             language,

@@ -59,8 +59,6 @@ class MultiHeadAttention(nn.Module):
                 k = torch.cat([past[0], k], dim=2)
                 v = torch.cat([past[1], v], dim=2)
             kv = (k, v)
-        if kv[0].dtype != q.dtype:  # keys/values kept in bfloat16 (TextDecoder.kv_dtype)
-            q = q.to(kv[0].dtype)
         rows, windows = q.shape[0], kv[0].shape[0]
         if rows != windows:
             # Several decoder rows per window (beams, samples) share its keys/values: fold
@@ -76,15 +74,14 @@ class MultiHeadAttention(nn.Module):
                 q, kv[0], kv[1], attn_mask=mask, is_causal=is_causal and mask is None
             )
         b, h, t, hd = out.shape
-        out = out.transpose(1, 2).reshape(b, t, h * hd).to(x.dtype)
-        return self.out(out), kv
+        return self.out(out.transpose(1, 2).reshape(b, t, h * hd)), kv
 
     def scores(self, x: Tensor, kv: KeyValue, heads: list[int]) -> Tensor:
         """Pre-softmax scores q.k^T / sqrt(D/H) of the chosen heads, which SDPA never exposes:
         x (B, T, D), keys (B, H, S, D/H) -> (B, len(heads), T, S). Only the word aligner
         calls this (one teacher-forced pass), so decoding keeps the fused SDPA kernel."""
         q = self.split_heads(self.query(x))[:, heads]  # (B, A, T, D/H)
-        k = kv[0][:, heads].to(q.dtype)  # (B, A, S, D/H)
+        k = kv[0][:, heads]  # (B, A, S, D/H)
         return (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
 
 
