@@ -160,10 +160,10 @@ class _Stepper:
         self.next_position = self.next_position + 1
         return logits[:, -1]
 
-    def keep(self, rows: Tensor, windows: Tensor, rows_per_window: int) -> None:
+    def keep(self, rows: Tensor, windows: Tensor) -> None:
         """Only these rows (and windows) decode on. The encoder keys/values hold a row per
-        window (TextDecoder: a window's beams share them) or a row per decoder row."""
-        shared = self.cross.audio[0][0].shape[0] * rows_per_window == self.key_valid.shape[0]
+        window or per decoder row, as `_repeat_rows` laid them out."""
+        shared = _rows_share_window_keys(self.model)
         self.cross = self.cross.index_select(windows if shared else rows)
         self.reorder(rows)
 
@@ -179,6 +179,12 @@ class _Stepper:
         self.next_position = self.next_position.index_select(0, index)
 
 
+def _rows_share_window_keys(model: AVCaptioner) -> bool:
+    """TextDecoder's attention lets the rows of one window (beams, samples) share its
+    encoder keys/values; the LSTM needs a copy per row."""
+    return isinstance(model.decoder, TextDecoder)
+
+
 def _repeat_rows(
     model: AVCaptioner, prefix: _Prefix, cross: CrossCache, n: int
 ) -> tuple[_Prefix, CrossCache]:
@@ -189,8 +195,8 @@ def _repeat_rows(
             for t in (prefix.tokens, prefix.positions, prefix.key_valid, prefix.sot_index)
         )
     )
-    if isinstance(model.decoder, TextDecoder):
-        return repeated, cross  # its attention shares a window's keys/values between rows
+    if _rows_share_window_keys(model):
+        return repeated, cross
     return repeated, cross.index_select(index)
 
 
@@ -268,13 +274,12 @@ def decode_windows(
             stepper.reorder(source)
             # Dropping windows copies the others' encoder keys/values, so it waits until
             # a quarter of the windows present are done.
-            done = [k for k, window in enumerate(present) if window in last_beams]
-            if len(done) >= max(1, len(present) // 4):
-                stay = [k for k in range(len(present)) if k not in set(done)]
+            stay = [k for k, window in enumerate(present) if window not in last_beams]
+            if len(present) - len(stay) >= max(1, len(present) // 4):
                 rows = torch.tensor(
                     [k * n_per + j for k in stay for j in range(n_per)], device=device
                 )
-                stepper.keep(rows, torch.tensor(stay, device=device), n_per)
+                stepper.keep(rows, torch.tensor(stay, device=device))
                 tokens, sum_logprobs = tokens[rows], sum_logprobs[rows]
                 present = [present[k] for k in stay]
         else:
