@@ -4,6 +4,8 @@ breaks another."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from itertools import pairwise
 
 import numpy as np
@@ -236,6 +238,21 @@ def test_speech_probabilities_do_not_depend_on_how_the_audio_is_cut(jfk_audio):
     # And it is the speech: the quiet lead-in is not, the middle of the first sentence is.
     assert whole[: 3 * SR // 512].max() < 0.5
     assert whole[round(4.5 * SR / 512)] > 0.5
+
+
+def test_the_speech_detector_leaves_the_model_its_threads():
+    """silero_vad sets PyTorch to one thread when it is imported: the encoder then ran at
+    half speed on 2 cores. A fresh process, as caption.py starts, keeps its thread count."""
+    script = (
+        "import numpy as np, torch; torch.set_num_threads(2);"
+        "from app.speech import speech_probabilities;"
+        "speech_probabilities([np.zeros(16000, np.float32)]);"
+        "print(torch.get_num_threads())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split()[-1] == "2"
 
 
 def test_a_batch_that_fails_to_decode_fails_only_its_files(media, default_model, monkeypatch):
