@@ -26,7 +26,7 @@ from data.subtitles import Word
 from model.audio import TIME_PRECISION
 from model.captioner import AVCaptioner
 from model.decoder import CrossCache, TextDecoder
-from model.dtw import dtw
+from model.dtw import dtw_many
 from model.tokenizer import WhisperTokenizer
 
 # Languages written without spaces between words: split wherever a whole character ends.
@@ -100,17 +100,21 @@ def align_words(
         with torch.no_grad():
             return model.decoder.output_logits(states[row : row + 1, :length])[0].cpu()
 
+    # Each window's token-by-frame matrix, then one DTW pass over all of them.
+    matrices = {}
     for b in rows:
         length = len(sequences[b])
-        timings = _find_alignment(
+        scores_b = scores[b, :, :length].cpu()
+        matrices[b] = _alignment_matrix(scores_b, len(sot_sequence), num_frames[b], options)
+    paths = dtw_many([-matrices[b].double().numpy() for b in rows])
+    for b, path in zip(rows, paths, strict=True):
+        timings = _word_timings(
             tokenizer,
             text_tokens[b],
-            logits_of(b, length),
-            scores[b, :, :length].cpu(),
+            logits_of(b, len(sequences[b])),
+            path,
             len(sot_sequence),
-            num_frames[b],
             language,
-            options,
         )
         results[b] = _finish(timings, time_offsets[b], options)
     return results
@@ -202,32 +206,37 @@ def _language_of(tokenizer: WhisperTokenizer, sot_sequence: list[int]) -> str:
     return "en"
 
 
-def _find_alignment(
-    tokenizer: WhisperTokenizer,
-    text_tokens: list[int],
-    logits: Tensor,
-    scores: Tensor,
-    n_start: int,
-    num_frames: int,
-    language: str,
-    options: AlignmentOptions,
-) -> list[_Timing]:
-    """One window: logits (T, V) and scores (A, T, n_audio_ctx) of the sequence
-    [n_start start tokens, <|notimestamps|>, text, <|endoftext|>] -> one _Timing per word
-    (times from the window start, before Whisper's fixes)."""
-    n_text = len(text_tokens)
-    # Position p predicts token p + 1: rows n_start .. n_start + n_text - 1 predict the text.
-    predicting = logits[n_start : n_start + n_text, : tokenizer.eot].softmax(dim=-1)
-    token_probs = predicting[torch.arange(n_text), torch.tensor(text_tokens)].numpy()
-
+def _alignment_matrix(
+    scores: Tensor, n_start: int, num_frames: int, options: AlignmentOptions
+) -> Tensor:
+    """One window's scores (A, T, n_audio_ctx) of the sequence [n_start start tokens,
+    <|notimestamps|>, text, <|endoftext|>] -> (n_text + 1, F) how strongly each token
+    (<|notimestamps|> .. last text token) attends to each real audio position."""
     n_positions = max(1, min(num_frames // 2, scores.shape[-1]))
     weights = scores[:, :, :n_positions].softmax(dim=-1)  # (A, T, F)
     std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
     # A frame every token attends to equally has std 0; it carries no timing (0, not NaN).
     weights = (weights - mean) / std.clamp_min(1e-12)
     weights = median_filter(weights, options.median_filter_width)
-    matrix = weights.mean(dim=0)[n_start:-1]  # (n_text + 1, F): <|notimestamps|> .. last text
-    token_indices, time_indices = dtw(-matrix.double().numpy())
+    return weights.mean(dim=0)[n_start:-1]
+
+
+def _word_timings(
+    tokenizer: WhisperTokenizer,
+    text_tokens: list[int],
+    logits: Tensor,
+    path: tuple[np.ndarray, np.ndarray],
+    n_start: int,
+    language: str,
+) -> list[_Timing]:
+    """One window: logits (T, V) of the sequence and the DTW path (token rows, frames)
+    through its alignment matrix -> one _Timing per word (times from the window start,
+    before Whisper's fixes)."""
+    n_text = len(text_tokens)
+    # Position p predicts token p + 1: rows n_start .. n_start + n_text - 1 predict the text.
+    predicting = logits[n_start : n_start + n_text, : tokenizer.eot].softmax(dim=-1)
+    token_probs = predicting[torch.arange(n_text), torch.tensor(text_tokens)].numpy()
+    token_indices, time_indices = path
 
     words, word_tokens = split_to_word_tokens(tokenizer, text_tokens, language)
     boundaries = np.cumsum([0] + [len(t) for t in word_tokens])  # (n_words + 1,)

@@ -19,23 +19,35 @@ def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     moving one row, one column, or both. Returns (rows, columns), each (L,) int, in path
     order. Ties are broken as Whisper's loop does: diagonal only if strictly cheapest, then
     up only if strictly cheapest, else left (even when left is dearer)."""
-    n, m = cost.shape
-    cost = np.asarray(cost, dtype=np.float64)
-    total = np.full((n + 1, m + 1), np.inf)
-    total[0, 0] = 0.0
-    trace = np.full((n + 1, m + 1), LEFT, dtype=np.int8)
+    return dtw_many([cost])[0]
+
+
+def dtw_many(costs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`dtw` of several cost matrices of any shapes, filled together: each is padded to the
+    largest (N, M), and a cell depends only on cells above and left of it, so the padding
+    never reaches a matrix's own cells; each path is traced back from its own corner."""
+    n = max(cost.shape[0] for cost in costs)
+    m = max(cost.shape[1] for cost in costs)
+    cost = np.zeros((len(costs), n, m))
+    for b, one in enumerate(costs):
+        cost[b, : one.shape[0], : one.shape[1]] = one
+    total = np.full((len(costs), n + 1, m + 1), np.inf)
+    total[:, 0, 0] = 0.0
+    trace = np.full((len(costs), n + 1, m + 1), LEFT, dtype=np.int8)
     for d in range(2, n + m + 1):  # cells (i, j) of the padded table with i + j = d
         i = np.arange(max(1, d - m), min(n, d - 1) + 1)
         j = d - i
-        diagonal, up, left = total[i - 1, j - 1], total[i - 1, j], total[i, j - 1]
+        diagonal, up, left = total[:, i - 1, j - 1], total[:, i - 1, j], total[:, i, j - 1]
         step = np.where(
             (diagonal < up) & (diagonal < left),
             DIAGONAL,
             np.where((up < diagonal) & (up < left), UP, LEFT),
         )
-        total[i, j] = cost[i - 1, j - 1] + np.choose(step, (diagonal, up, left))
-        trace[i, j] = step
-    return _backtrace(trace)
+        total[:, i, j] = cost[:, i - 1, j - 1] + np.choose(step, (diagonal, up, left))
+        trace[:, i, j] = step
+    return [
+        _backtrace(trace[b, : one.shape[0] + 1, : one.shape[1] + 1]) for b, one in enumerate(costs)
+    ]
 
 
 def _backtrace(trace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

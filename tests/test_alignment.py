@@ -17,7 +17,7 @@ from model.attention import MultiHeadAttention
 from model.audio import window_mel
 from model.captioner import AVCaptioner
 from model.config import ModelConfig
-from model.dtw import dtw
+from model.dtw import dtw, dtw_many
 from tests.whisper_fixtures import TINY_DIMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,15 @@ def test_dtw_equals_the_plain_loop(shape, ties):
         # Small integers make many equal-cost choices, so the tie-breaking is checked too.
         cost = rng.integers(0, 3, shape).astype(float) if ties else rng.standard_normal(shape)
         rows, columns = dtw(cost)
+        assert (rows.tolist(), columns.tolist()) == reference_dtw(cost)
+
+
+def test_dtw_of_several_matrices_at_once_equals_each_alone():
+    """The alignment fills all windows' tables together, padded to the largest."""
+    rng = np.random.default_rng(7)
+    shapes = [(5, 40), (23, 60), (1, 9), (40, 30), (7, 1)]
+    costs = [rng.integers(0, 3, shape).astype(float) for shape in shapes]
+    for cost, (rows, columns) in zip(costs, dtw_many(costs), strict=True):
         assert (rows.tolist(), columns.tolist()) == reference_dtw(cost)
 
 

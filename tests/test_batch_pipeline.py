@@ -131,6 +131,38 @@ class ReaderThatBreaks(MediaReader):
         return super().audio(start, end)
 
 
+def test_a_short_file_is_decoded_once_and_its_chunks_read_the_same_audio(
+    media, default_model, monkeypatch
+):
+    """Files up to KEEP_AUDIO_SECONDS keep the speech pass's audio for their chunks; longer
+    ones are read again. Both must hand the model exactly the same samples."""
+
+    def chunk_audio(keep_seconds: float) -> list[np.ndarray]:
+        monkeypatch.setattr(batch_pipeline, "KEEP_AUDIO_SECONDS", keep_seconds)
+        items = batch_pipeline.read_file_chunks(0, media["long"], default_model, SubtitleOptions())
+        return [item.audio for item in items if isinstance(item, batch_pipeline.ChunkInput)]
+
+    opened = []
+    monkeypatch.setattr(batch_pipeline, "MediaReader", CountingReader.counting(opened))
+    kept = chunk_audio(600.0)
+    assert len(opened) == 1  # only the speech pass opened the file
+    read_again = chunk_audio(0.0)
+    assert len(opened) == 3
+    assert len(kept) == len(read_again) >= 2
+    for a, b in zip(kept, read_again, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+class CountingReader(MediaReader):
+    @classmethod
+    def counting(cls, opened: list):
+        def make(*args, **kwargs):
+            opened.append(args[0])
+            return cls(*args, **kwargs)
+
+        return make
+
+
 @pytest.mark.parametrize("batch_size", [1, 4])
 def test_a_file_failing_midway_does_not_break_the_others(
     media, default_model, monkeypatch, tmp_path, batch_size
@@ -138,8 +170,10 @@ def test_a_file_failing_midway_does_not_break_the_others(
     # batch 1: the broken file's first chunk is already decoded when it fails;
     # batch 4: it is waiting in a batch beside the other files' chunks.
     with MediaReader(media["long"]) as reader:
-        chunks, _, _ = batch_pipeline._read_speech(reader, SpeechOptions())
+        chunks, _, _, _ = batch_pipeline._read_speech(reader, SpeechOptions())
     assert len(chunks) >= 2
+    # Long files are read a second time for their chunks; that is where this one breaks.
+    monkeypatch.setattr(batch_pipeline, "KEEP_AUDIO_SECONDS", 0.0)
     corrupt = make_corrupt(tmp_path / "corrupt.mp4", seconds=4.0)
     monkeypatch.setattr(ReaderThatBreaks, "path_to_break", media["long"])
     monkeypatch.setattr(ReaderThatBreaks, "break_at", chunks[-1].start)  # the last chunk
