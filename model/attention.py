@@ -23,6 +23,23 @@ def sinusoids(positions: Tensor, channels: int, max_timescale: float = 10000.0) 
     return torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=1)
 
 
+def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool) -> Tensor:
+    """q (R, H, T, D/H), k and v (W, H, S, D/H) with R a multiple of W -> (R, H, T, D/H)."""
+    rows, windows = q.shape[0], k.shape[0]
+    if rows == windows:
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=is_causal and mask is None
+        )
+    # Several decoder rows per window (beams, samples) share its keys/values: fold them
+    # into the query length instead of copying the keys/values per row, which would read
+    # the 1500 encoder positions once per beam at every step.
+    r, h, t, hd = q.shape
+    group = rows // windows
+    q = q.view(windows, group, h, t, hd).transpose(1, 2).reshape(windows, h, group * t, hd)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return out.view(windows, h, group, t, hd).transpose(1, 2).reshape(r, h, t, hd)
+
+
 class MultiHeadAttention(nn.Module):
     def __init__(self, n_state: int, n_head: int):
         super().__init__()
@@ -43,15 +60,16 @@ class MultiHeadAttention(nn.Module):
     def forward(
         self,
         x: Tensor,
-        kv: KeyValue | None = None,
+        kv: KeyValue | list[KeyValue] | None = None,
         past: KeyValue | None = None,
         mask: Tensor | None = None,
         is_causal: bool = False,
-    ) -> tuple[Tensor, KeyValue]:
+    ) -> tuple[Tensor, KeyValue | list[KeyValue]]:
         """x: (B, T, D). Self-attention when `kv` is None (keys appended to `past`), else
         attention to the given keys/values. mask: bool, True = may attend, broadcastable to
         (B, H, T, S). Given keys/values may hold B / g rows, each shared by g consecutive rows
-        of x (the beams of one window). Returns (B, T, D) and the keys/values used."""
+        of x (the beams of one window), or be a list of such pieces for consecutive runs of
+        those rows (no mask then). Returns (B, T, D) and the keys/values used."""
         q = self.split_heads(self.query(x))
         if kv is None:
             k, v = self.project_kv(x)
@@ -59,20 +77,18 @@ class MultiHeadAttention(nn.Module):
                 k = torch.cat([past[0], k], dim=2)
                 v = torch.cat([past[1], v], dim=2)
             kv = (k, v)
-        rows, windows = q.shape[0], kv[0].shape[0]
-        if rows != windows:
-            # Several decoder rows per window (beams, samples) share its keys/values: fold
-            # them into the query length instead of copying the keys/values per row, which
-            # would read the 1500 encoder positions once per beam at every step.
-            r, h, t, hd = q.shape
-            group = rows // windows
-            q = q.view(windows, group, h, t, hd).transpose(1, 2).reshape(windows, h, group * t, hd)
-            out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)
-            out = out.view(windows, h, group, t, hd).transpose(1, 2).reshape(r, h, t, hd)
+        if isinstance(kv, list):
+            # The keys/values of the windows still decoding, as views of runs of windows
+            # (CrossCache.runs): each run attends with its own rows, nothing is copied.
+            pieces, row = [], 0
+            group = q.shape[0] // sum(k.shape[0] for k, _ in kv)
+            for k, v in kv:
+                n = k.shape[0] * group
+                pieces.append(_attend(q[row : row + n], k, v, mask, is_causal))
+                row += n
+            out = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
         else:
-            out = F.scaled_dot_product_attention(
-                q, kv[0], kv[1], attn_mask=mask, is_causal=is_causal and mask is None
-            )
+            out = _attend(q, kv[0], kv[1], mask, is_causal)
         b, h, t, hd = out.shape
         return self.out(out.transpose(1, 2).reshape(b, t, h * hd)), kv
 

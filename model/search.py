@@ -135,6 +135,8 @@ class _Stepper:
 
     def __init__(self, model: AVCaptioner, cross: CrossCache, prefix: _Prefix):
         self.model, self.cross = model, cross
+        self.all_windows = cross  # as given: `keep` takes the remaining windows from it
+        self.windows = list(range(cross.audio[0][0].shape[0]))  # rows of all_windows in use
         self.key_valid = prefix.key_valid  # (R, S)
         self.next_position = prefix.positions[:, -1] + 1  # (R,)
         self.past = None
@@ -160,11 +162,19 @@ class _Stepper:
         self.next_position = self.next_position + 1
         return logits[:, -1]
 
-    def keep(self, rows: Tensor, windows: Tensor) -> None:
-        """Only these rows (and windows) decode on. The encoder keys/values hold a row per
-        window or per decoder row, as `_repeat_rows` laid them out."""
-        shared = _rows_share_window_keys(self.model)
-        self.cross = self.cross.index_select(windows if shared else rows)
+    def keep(self, rows: Tensor, windows: list[int]) -> None:
+        """Only these rows (and windows, by position among those decoding) decode on. The
+        encoder keys/values hold a row per window or per decoder row, as `_repeat_rows`
+        laid them out. Shared ones are not copied: the windows left are runs of views."""
+        if not _rows_share_window_keys(self.model):
+            self.cross = self.cross.index_select(rows)
+        else:
+            self.windows = [self.windows[k] for k in windows]
+            if self.all_windows.visual is None:
+                self.cross = self.all_windows.runs(_runs(self.windows))
+            else:
+                index = torch.tensor(self.windows, device=rows.device)
+                self.cross = self.all_windows.index_select(index)
         self.reorder(rows)
 
     def reorder(self, index: Tensor) -> None:
@@ -272,14 +282,14 @@ def decode_windows(
             if len(last_beams) == b or tokens.shape[1] >= n_ctx:
                 break
             stepper.reorder(source)
-            # Dropping windows copies the others' encoder keys/values, so it waits until
-            # a quarter of the windows present are done.
+            # Windows leave in steps of a quarter of those present: each step splits the
+            # cross-attention into more runs of windows.
             stay = [k for k, window in enumerate(present) if window not in last_beams]
             if len(present) - len(stay) >= max(1, len(present) // 4):
                 rows = torch.tensor(
                     [k * n_per + j for k in stay for j in range(n_per)], device=device
                 )
-                stepper.keep(rows, torch.tensor(stay, device=device))
+                stepper.keep(rows, stay)
                 tokens, sum_logprobs = tokens[rows], sum_logprobs[rows]
                 present = [present[k] for k in stay]
         else:
