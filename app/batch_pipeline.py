@@ -14,6 +14,7 @@ many or however long the files are.
 
 from __future__ import annotations
 
+import ctypes
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -87,6 +88,26 @@ class FileResult:
     cues: list[Cue] | None  # None when the file failed
     duration: float
     error: str | None
+
+
+def _libc_malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to call
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def _return_free_memory() -> None:
+    """Give the heap's free pages back to the system (after beam search and after a batch).
+    glibc keeps them, and the next phase's tensors rarely fit the holes: on a 60-minute
+    file each batch's alignment peaked ~70 MB above its beam search, and the resident
+    memory between batches crept up ~10 MB a batch (measured; with this, peak RSS 1474 ->
+    1409 MB, each batch starting from the same ~1022 MB)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def failure_line(source: Path | str, error: Exception) -> str:
@@ -295,6 +316,7 @@ def _decode_batch(
         group = cross.index_select(index)
         sot = tok.sot_sequence(language, decoding.task, False)
         results = decode_with_fallback(model, tok, group, sot, [[] for _ in rows], decoding)
+        _return_free_memory()  # the alignment's tensors then reuse beam search's pages
         texts = []  # per row of the group; empty where there is no speech
         for result in results:
             silent = is_no_speech(result, decoding) or set(result.text) <= NON_SPEECH_TEXT
@@ -380,6 +402,7 @@ def subtitle_files(
             report(state, item.chunk.end)
             done.append(item.file)
         pending.clear()
+        _return_free_memory()
         return done
 
     def decode_pending() -> Iterator[FileResult]:
