@@ -45,9 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="threads reading media ahead of the model (default 0: the model's own thread "
-        "reads; on 2 cores a worker only competes with it, see README)",
+        default=1,
+        help="threads reading media ahead of the model (default 1; 0: the model's own thread "
+        "reads)",
     )
     parser.add_argument(
         "--cuda-dtype",

@@ -56,7 +56,7 @@ NON_SPEECH_TEXT = frozenset("♪♫♬ .…-*()[]")
 @dataclass(frozen=True)
 class BatchOptions:
     batch_size: int = 8  # chunks per forward pass
-    workers: int = 0  # threads reading media ahead of the model (0: the model's thread reads)
+    workers: int = 1  # threads reading media ahead of the model (0: the model's thread reads)
     cuda_dtype: str = "float16"  # autocast precision on CUDA: float16, bfloat16 or float32
 
 
