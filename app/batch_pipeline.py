@@ -130,7 +130,9 @@ def _read_speech(reader: MediaReader, options: SpeechOptions, keep_seconds: floa
                 return
             total += len(block)
             if kept is not None:
-                kept = kept + [block] if total <= keep_seconds * SAMPLE_RATE else None
+                kept.append(block)
+                if total > keep_seconds * SAMPLE_RATE:
+                    kept = None  # too long to hold: the chunks are read again
             yield block
             start += VAD_BLOCK_SECONDS
 
