@@ -1,6 +1,6 @@
 """int8 dynamic quantisation of the decoder for CPU inference (`--int8`).
 
-The decoder's Linear layers (but the transformer's per-step square projections, see
+The decoder's Linear layers (except the transformer's per-step square projections, see
 STEP_PROJECTION) get int8 weights, one scale per output channel (activations
 are quantised per batch on the fly), and so does the tied output projection, which reads
 the whole 51,864 x D embedding at every decoding step and is the largest single cost of a
