@@ -36,7 +36,7 @@ from app.speech import (
     speech_probabilities,
     speech_regions,
 )
-from data.media import MediaError, MediaReader
+from data.media import MediaError, MediaReader, sample_span
 from data.subtitles import Cue, Word
 from model.alignment import align_words
 from model.audio import HOP_LENGTH, N_FRAMES, SAMPLE_RATE, window_mel
@@ -155,7 +155,8 @@ def _read_chunk(
         if audio is None:
             pieces.append(reader.audio(start, end))
         else:
-            pieces.append(audio[max(0, round(start * SAMPLE_RATE)) : round(end * SAMPLE_RATE)])
+            first, stop = sample_span(start, end, SAMPLE_RATE)
+            pieces.append(audio[first:stop])
         if with_frames:
             region_pixels, region_stamps = reader.frames(start, end)
             pixels.append(region_pixels)

@@ -20,8 +20,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help="int8 weights for the decoder's Linear layers (CPU only; faster, WER measured in "
-        "README)",
+        help="int8 weights for the decoder's MLPs, encoder key/value and output projections "
+        "(CPU only; faster, WER measured in README)",
     )
 
 

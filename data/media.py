@@ -173,6 +173,14 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
         return reader.audio(0.0, math.inf)
 
 
+def sample_span(start: float, end: float, sample_rate: int) -> tuple[int, int | float]:
+    """The sample indices [s0, s1) of [start, end) seconds, as MediaReader.audio reads
+    them (s1 is math.inf for an open end)."""
+    s0 = max(0, round(start * sample_rate))
+    s1 = round(end * sample_rate) if math.isfinite(end) else math.inf
+    return s0, s1
+
+
 class MediaReader:
     """Forward-only, lazily decoding reader of one file's audio and sampled frames.
 
@@ -263,8 +271,7 @@ class MediaReader:
         self._check("audio", start, self._alast)
         self._alast = start
         sr = self.sample_rate
-        s0 = max(0, round(start * sr))
-        s1 = round(end * sr) if math.isfinite(end) else math.inf
+        s0, s1 = sample_span(start, end, sr)
         if not self.info.has_audio:
             stop = min(s1, round(self.info.duration * sr))
             return np.zeros(max(0, stop - s0), np.float32)
