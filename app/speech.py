@@ -1,30 +1,33 @@
 """Where people speak: silero-vad speech probabilities -> speech regions -> decoding chunks.
 
-silero-vad's own loop feeds its model one 32-ms frame at a time (~100x real time on one
-core). Here a block of audio is cut into parallel streams that run as one batch through
-the same ONNX model, each stream first warmed up on the second before it, so its state
-is what a single pass would have had to within a second of context. Probabilities come
-out per 512-sample frame; silero-vad's `get_speech_timestamps_from_probs` turns them into
-speech regions, `padded_regions` widens them into the audio the decoder reads, and
-`plan_chunks` packs those into windows of at most 25 s of speech.
+silero-vad's streaming model is fed one 32-ms frame at a time from Python (~100x real time
+on one core). Its package also ships the same network exported to run a whole sequence of
+frames in one ONNX call (the "sequence" model, bit-exact with the streaming one): here a
+block of audio is cut into streams, each warmed up on the second before it (see
+SpeechDetector), and each stream is one call. This module needs only numpy and onnxruntime
+(no PyTorch), so the media readers can start before PyTorch is loaded.
+Probabilities come out per 512-sample frame; silero-vad's
+`get_speech_timestamps_from_probs` turns them into speech regions, `padded_regions` widens
+them into the audio the decoder reads, and `plan_chunks` packs those into windows of at
+most 25 s of speech.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import threading
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-import torch
 
 from data.subtitles import Word
 
 SAMPLE_RATE = 16000
 FRAME = 512  # samples per speech probability (32 ms), fixed by the model
-WARM_UP_FRAMES = 32  # ~1 s of preceding audio each stream sees before its own frames
-STREAMS = 16
 
 
 @dataclass(frozen=True)
@@ -78,30 +81,55 @@ class Chunk:
         raise AssertionError("unreachable: the last region takes every remaining span")
 
 
-_per_thread = threading.local()
+SEQUENCE_MODEL = "silero_vad_16k_sequence.onnx"
+WARM_UP_FRAMES = 32  # ~1 s of preceding audio each stream sees before its own frames
+STREAMS = 16
+CONTEXT = 64  # samples of the previous frame each frame is given (the streaming model's)
+FRAMES_PER_CALL = 512  # ~16 s of audio per ONNX call
+_session_lock = threading.Lock()
+_session = None
 
 
-def _vad_model():
-    """This thread's silero-vad model: it carries its recurrent state between calls, so
-    threads reading different files must not share one."""
-    model = getattr(_per_thread, "model", None)
-    if model is None:
-        threads = torch.get_num_threads()
-        from silero_vad import load_silero_vad
+def _silero_data_file(name: str) -> Path:
+    """A model file shipped in the silero_vad wheel, found without importing the package
+    (its __init__ imports PyTorch and sets it to one thread)."""
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("silero-vad is not installed (pip install -r requirements.txt)")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / name
 
-        # Importing silero_vad calls torch.set_num_threads(1) for the whole process, which
-        # left the captioning model on one core (measured: the encoder took 0.60 s a
-        # window instead of 0.34 s on 2 cores).
-        torch.set_num_threads(threads)
-        model = load_silero_vad(onnx=True)  # ships inside the package: nothing is downloaded
-        _per_thread.model = model
-    return model
+
+def _vad_session():
+    """The sequence model's ONNX session, shared: the recurrent state is passed in and out
+    of every call, so threads reading different files can use one session at once."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.inter_op_num_threads = 1  # the model's PyTorch threads use the cores
+            options.intra_op_num_threads = 1
+            _session = onnxruntime.InferenceSession(
+                os.fspath(_silero_data_file(SEQUENCE_MODEL)),
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
+            )
+        return _session
 
 
 class SpeechDetector:
-    """Speech probabilities for audio that arrives block by block (any block lengths)."""
+    """Speech probabilities for audio that arrives block by block (any block lengths).
+
+    A block is cut into up to 16 streams, each run from a fresh state after a warm-up on
+    the second of audio before it: a frame's probability then depends on about a second
+    of context, not on everything since the file began, so the same speech gets the same
+    regions wherever it starts (one pass carrying the state over minutes of audio ended a
+    region 0.5 s earlier after 4 s of room tone than without it, cutting the last word).
+    """
 
     def __init__(self, streams: int = STREAMS):
+        self.session = _vad_session()
         self.streams = streams
         self.history = np.zeros(WARM_UP_FRAMES * FRAME, dtype=np.float32)
         self.leftover = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
@@ -131,20 +159,33 @@ class SpeechDetector:
         padded = np.zeros((streams * per_stream + WARM_UP_FRAMES) * FRAME, dtype=np.float32)
         padded[: WARM_UP_FRAMES * FRAME] = self.history
         padded[WARM_UP_FRAMES * FRAME : WARM_UP_FRAMES * FRAME + len(audio)] = audio
-        # Stream s: frames [s*L - W, (s+1)*L) of the block, W taken from before it.
-        steps = per_stream + WARM_UP_FRAMES
         frames = padded.reshape(-1, FRAME)
-        starts = np.arange(streams) * per_stream
-        model = _vad_model()
-        model.reset_states(streams)
-        out = np.empty((streams, steps), dtype=np.float32)
-        with torch.no_grad():
-            for step in range(steps):
-                batch = torch.from_numpy(frames[starts + step])  # (S, 512)
-                out[:, step] = model(batch, SAMPLE_RATE).numpy()[:, 0]
+        # Stream s: frames [s*L - W, (s+1)*L) of the block, W taken from before it.
+        out = [
+            self._stream(frames[s * per_stream : (s + 1) * per_stream + WARM_UP_FRAMES])
+            for s in range(streams)
+        ]
         tail = WARM_UP_FRAMES * FRAME + len(audio)
         self.history = padded[tail - WARM_UP_FRAMES * FRAME : tail].copy()
-        return out[:, WARM_UP_FRAMES:].reshape(-1)[:n_frames]
+        return np.concatenate([p[WARM_UP_FRAMES:] for p in out])[:n_frames]
+
+    def _stream(self, frames: np.ndarray) -> np.ndarray:
+        """frames: (F, 512), run from a fresh state -> (F,) probabilities. Each frame is
+        given the last 64 samples of the one before (zeros for the first), as silero-vad's
+        streaming model keeps them."""
+        contexts = np.zeros((len(frames), CONTEXT), dtype=np.float32)
+        contexts[1:] = frames[:-1, -CONTEXT:]
+        inputs = np.concatenate([contexts, frames], axis=1)  # (F, 576)
+        hidden = np.zeros((1, 1, 128), dtype=np.float32)
+        cell = np.zeros((1, 1, 128), dtype=np.float32)
+        out = []
+        for start in range(0, len(inputs), FRAMES_PER_CALL):
+            probabilities, hidden, cell = self.session.run(
+                ["speech_probs", "hn", "cn"],
+                {"input": inputs[start : start + FRAMES_PER_CALL], "h": hidden, "c": cell},
+            )
+            out.append(probabilities.reshape(-1))
+        return np.concatenate(out)
 
 
 def speech_probabilities(blocks: Iterable[np.ndarray]) -> np.ndarray:
@@ -155,13 +196,26 @@ def speech_probabilities(blocks: Iterable[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
+def _silero_utils():
+    """silero_vad.utils_vad, imported without its side effect: importing the package calls
+    torch.set_num_threads(1) for the whole process, which left the captioning model on one
+    core (measured: the encoder took 0.60 s a window instead of 0.34 s on 2 cores)."""
+    import torch
+
+    with _session_lock:  # two readers importing at once would save the other's 1 thread
+        threads = torch.get_num_threads()
+        from silero_vad import utils_vad
+
+        torch.set_num_threads(threads)
+    return utils_vad
+
+
 def speech_regions(
     probabilities: np.ndarray, duration: float, options: SpeechOptions
 ) -> list[tuple[float, float]]:
     """Per-frame probabilities -> sorted, non-overlapping (start, end) seconds of speech,
     unpadded: where the voice is."""
-    from silero_vad.utils_vad import get_speech_timestamps_from_probs
-
+    get_speech_timestamps_from_probs = _silero_utils().get_speech_timestamps_from_probs
     if len(probabilities) == 0:
         return []
     found = get_speech_timestamps_from_probs(

@@ -274,13 +274,28 @@ def test_speech_probabilities_do_not_depend_on_how_the_audio_is_cut(jfk_audio):
     assert whole[round(4.5 * SR / 512)] > 0.5
 
 
+def test_the_speech_detector_needs_no_pytorch():
+    """The media readers start before PyTorch is imported: finding speech must not import
+    it (silero_vad's package would, and would set PyTorch to one thread)."""
+    script = (
+        "import sys, numpy as np;"
+        "from app.speech import speech_probabilities;"
+        "p = speech_probabilities([np.zeros(16000, np.float32)]);"
+        "print(len(p), 'torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split()[-2:] == ["32", "False"]
+
+
 def test_the_speech_detector_leaves_the_model_its_threads():
     """silero_vad sets PyTorch to one thread when it is imported: the encoder then ran at
     half speed on 2 cores. A fresh process, as caption.py starts, keeps its thread count."""
     script = (
         "import numpy as np, torch; torch.set_num_threads(2);"
-        "from app.speech import speech_probabilities;"
-        "speech_probabilities([np.zeros(16000, np.float32)]);"
+        "from app.speech import speech_regions, SpeechOptions;"
+        "speech_regions(np.zeros(50, np.float32), 1.6, SpeechOptions());"
         "print(torch.get_num_threads())"
     )
     result = subprocess.run(
