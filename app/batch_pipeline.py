@@ -332,6 +332,7 @@ def _decode_batch(
             texts,
             [batch[row].content_frames for row in rows],
             [0.0] * len(rows),
+            probabilities=False,  # no output carries them
         )
         for row, found in zip(rows, aligned, strict=True):
             chunk = batch[row].chunk

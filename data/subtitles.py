@@ -51,7 +51,7 @@ class Word:
     start: float
     end: float
     text: str
-    probability: float = 1.0
+    probability: float | None = None  # mean probability of its tokens; None: not computed
 
 
 class SubtitleError(ValueError):

@@ -168,6 +168,16 @@ def test_jfk_words_match_faster_whisper(default_model, jfk):
     assert starts.max() <= STEP + 1e-6 and ends.max() <= STEP + 1e-6, (starts, ends)
     probabilities = np.array([w.probability for w in words])
     assert np.abs(probabilities - [e["probability"] for e in expected]).max() < 0.01
+    # Without probabilities (the batch pipeline's way: no output carries them) the words
+    # and their times are the same.
+    (timed_only,) = align_words(
+        model, tokenizer, rows(cross, 0), sot, [text_tokens], [len(audio) // 160], [0.0],
+        probabilities=False,
+    )  # fmt: skip
+    assert [(w.start, w.end, w.text) for w in timed_only] == [
+        (w.start, w.end, w.text) for w in words
+    ]
+    assert all(w.probability is None for w in timed_only)
 
 
 def test_a_batch_of_windows_aligns_each_as_alone(default_model, jfk):
