@@ -39,7 +39,7 @@ from app.speech import (
 from data.media import MediaError, MediaReader, sample_span
 from data.subtitles import Cue, Word
 from model.alignment import align_words
-from model.audio import HOP_LENGTH, N_FRAMES, SAMPLE_RATE, window_mel
+from model.audio import HOP_LENGTH, N_FRAMES, SAMPLE_RATE, encoder_positions, window_mel
 from model.checkpoint import LoadedModel
 from model.decoder import CrossCache
 from model.search import decode_with_fallback, detect_language, is_no_speech
@@ -58,6 +58,9 @@ class BatchOptions:
     batch_size: int = 8  # chunks per forward pass
     workers: int = 1  # threads reading media ahead of the model (0: the model's thread reads)
     cuda_dtype: str = "float16"  # autocast precision on CUDA: float16, bfloat16 or float32
+    # On a CPU a window is encoded over its chunk's audio and this many seconds of the
+    # padding after it, not the full 30 s; None: always 30 s, as Whisper was trained.
+    encoder_padding: float | None = None
 
 
 @dataclass
@@ -266,7 +269,11 @@ class _FileState:
 
 
 def _decode_batch(
-    batch: list[ChunkInput], loaded: LoadedModel, options: SubtitleOptions, files: dict
+    batch: list[ChunkInput],
+    loaded: LoadedModel,
+    options: SubtitleOptions,
+    files: dict,
+    encoder_padding: float | None = None,
 ) -> list[list[Word]]:
     """Words of each chunk of the batch, in media time."""
     model, tok = loaded.model, loaded.tokenizer
@@ -289,18 +296,31 @@ def _decode_batch(
         frames, times, mask = frames.to(device), times.to(device), mask.to(device)
     # On a CPU the encoder is no faster batched (1500 positions already fill the matrix
     # products) but its attention maps grow with the batch (~55 MB a window), so windows
-    # are encoded one at a time there; a GPU takes the whole batch.
+    # are encoded one at a time there, each over its own audio and `encoder_padding`
+    # seconds after it: the encoder's time grows with its input (its attention with the
+    # square), and the decoder's cross-attention reads fewer keys at every step. A GPU
+    # takes the whole batch of full windows.
     step = len(batch) if device.type == "cuda" else 1
+    trimmed = step == 1 and frames is None and encoder_padding is not None
+    positions = [
+        encoder_positions(item.content_frames, encoder_padding if trimmed else None)
+        for item in batch
+    ]
 
     def rows(tensor, i):
         return None if tensor is None else tensor[i : i + step]
 
     with torch.no_grad():
         parts = (
-            model.encode(rows(mel, i), rows(frames, i), rows(times, i), rows(mask, i))
+            model.encode(
+                rows(mel, i)[..., : 2 * positions[i]],
+                rows(frames, i),
+                rows(times, i),
+                rows(mask, i),
+            )
             for i in range(0, len(batch), step)
         )
-        cross = CrossCache.join(parts, len(batch))
+        cross = CrossCache.join(parts, len(batch), max(positions) if trimmed else None)
     del mel
     # The language of a file is that of its first decoded chunk (Whisper's rule).
     languages = []
@@ -392,7 +412,11 @@ def subtitle_files(
         decodable = [item for item in pending if states[item.file].error is None]
         try:
             with torch.autocast("cuda", dtype=precision, enabled=autocast):
-                decoded = _decode_batch(decodable, loaded, options, states) if decodable else []
+                decoded = (
+                    _decode_batch(decodable, loaded, options, states, batch.encoder_padding)
+                    if decodable
+                    else []
+                )
         except (RuntimeError, ValueError) as failure:  # e.g. out of memory: fail these files
             for item in decodable:
                 states[item.file].error = failure_line(sources[item.file], failure)

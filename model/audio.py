@@ -23,6 +23,7 @@ HOP_LENGTH = 160
 CHUNK_SECONDS = 30
 N_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE  # 480000 samples in a window
 N_FRAMES = N_SAMPLES // HOP_LENGTH  # 3000 mel frames in a window
+POSITIONS_PER_SECOND = 50  # encoder positions: one per 2 mel frames (20 ms)
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100 mel frames per second
 INPUT_STRIDE = 2  # mel frames per encoder position (conv2 has stride 2)
 TIME_PRECISION = INPUT_STRIDE / FRAMES_PER_SECOND  # 0.02 s per encoder position / timestamp
@@ -75,6 +76,17 @@ def window_mel(audio: Tensor | np.ndarray, n_mels: int = 80) -> Tensor:
     padding = max(HOP_LENGTH, N_FFT - audio.shape[-1])
     mel = log_mel_spectrogram(F.pad(audio, (0, padding)), n_mels)[..., :n_frames]
     return F.pad(mel, (0, N_FRAMES - n_frames))
+
+
+def encoder_positions(content_frames: int, padding: float | None) -> int:
+    """Encoder positions (20 ms each, at most 1500) for a window of `content_frames` 10-ms
+    mel frames of audio followed by `padding` seconds of its padding (None: all of it)."""
+    if padding is None:
+        return N_FRAMES // 2
+    wanted = -(-(content_frames + round(padding * 100)) // 2)
+    # Rounded up to whole seconds: chunks that differ by a few frames of audio (the same
+    # speech found a little differently) get the same encoder length.
+    return min(N_FRAMES // 2, -(-wanted // POSITIONS_PER_SECOND) * POSITIONS_PER_SECOND)
 
 
 class AudioEncoder(nn.Module):

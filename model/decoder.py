@@ -21,40 +21,40 @@ from model.attention import KeyValue, MultiHeadAttention, mlp
 class CrossCache:
     """Keys/values of the encoder outputs, computed once per window and reused every step."""
 
-    audio: list[KeyValue]  # per layer, each (B, H, 1500, D/H) (or pieces of it: `runs`)
+    audio: list[KeyValue]  # per layer, each (B, H, S, D/H) (or pieces of it: `runs`)
     visual: list[KeyValue] | None  # per layer, each (B, H, F, D/H); None: no visual branch
     visual_mask: Tensor | None  # (B, 1, 1, F) bool, True where a frame exists
+    # (B, 1, 1, S) bool, True up to each window's own encoder length, when windows encoded
+    # at different lengths share the batch (`join`); None: every position is real. A list
+    # of pieces along with `audio`'s (`runs`).
+    audio_mask: Tensor | list[Tensor] | None = None
 
     @staticmethod
-    def join(parts: Iterable[CrossCache], rows: int) -> CrossCache:
+    def join(parts: Iterable[CrossCache], rows: int, positions: int | None = None) -> CrossCache:
         """Windows encoded separately (`parts`, e.g. a generator that encodes them one at a
         time), as one batch of `rows` rows in the given order. Each part is copied into
         tensors allocated once and then dropped, so the batch's keys/values are held once
         and not twice, as joining a list of them with torch.cat would (measured: 147 MB
-        less peak memory for a batch of 8 windows in float32)."""
+        less peak memory for a batch of 8 windows in float32). positions: the longest
+        part's encoder length, when parts were encoded at different lengths (audio only):
+        shorter ones are zero-filled beyond their own and masked there (`audio_mask`)."""
         joined: CrossCache | None = None
         row = 0
         for part in parts:
             n = part.audio[0][0].shape[0]
+            length = part.audio[0][0].shape[2]
             if joined is None:
-
-                def empty(kvs):
-                    return [(k.new_empty((rows, *k.shape[1:])), v.new_empty((rows, *v.shape[1:])))
-                            for k, v in kvs]  # fmt: skip
-
-                joined = CrossCache(
-                    audio=empty(part.audio),
-                    visual=None if part.visual is None else empty(part.visual),
-                    visual_mask=None
-                    if part.visual_mask is None
-                    else part.visual_mask.new_empty((rows, *part.visual_mask.shape[1:])),
-                )
+                joined = _allocate(part, rows, positions)
             for into, kvs in ((joined.audio, part.audio), (joined.visual, part.visual)):
                 for (k_into, v_into), (k, v) in zip(into or [], kvs or [], strict=True):
-                    k_into[row : row + n] = k
-                    v_into[row : row + n] = v
+                    k_into[row : row + n, :, : k.shape[2]] = k
+                    v_into[row : row + n, :, : v.shape[2]] = v
             if part.visual_mask is not None:
                 joined.visual_mask[row : row + n] = part.visual_mask
+            if joined.audio_mask is not None:
+                if part.visual is not None or part.audio_mask is not None:
+                    raise ValueError("windows of different lengths are joined audio only")
+                joined.audio_mask[row : row + n, ..., :length] = True
             row += n
             del part
         if joined is None or row != rows:
@@ -67,12 +67,14 @@ class CrossCache:
         def part(kvs):
             return [(k.narrow(0, start, length), v.narrow(0, start, length)) for k, v in kvs]
 
+        def rows_of(mask):
+            return None if mask is None else mask.narrow(0, start, length)
+
         return CrossCache(
             audio=part(self.audio),
             visual=None if self.visual is None else part(self.visual),
-            visual_mask=None
-            if self.visual_mask is None
-            else self.visual_mask.narrow(0, start, length),
+            visual_mask=rows_of(self.visual_mask),
+            audio_mask=rows_of(self.audio_mask),
         )
 
     def runs(self, runs: list[tuple[int, int]]) -> CrossCache:
@@ -83,7 +85,9 @@ class CrossCache:
         if self.visual is not None:
             raise ValueError("runs of windows are for audio-only keys/values")
         audio = [[(k.narrow(0, s, n), v.narrow(0, s, n)) for s, n in runs] for k, v in self.audio]
-        return CrossCache(audio=audio, visual=None, visual_mask=None)
+        mask = self.audio_mask
+        pieces = None if mask is None else [mask.narrow(0, s, n) for s, n in runs]
+        return CrossCache(audio=audio, visual=None, visual_mask=None, audio_mask=pieces)
 
     def index_select(self, index: Tensor) -> CrossCache:
         """Rows of the batch in a new order (beam search, repeats for beams). All rows in
@@ -97,13 +101,40 @@ class CrossCache:
         def pick(kvs):
             return [(k.index_select(0, index), v.index_select(0, index)) for k, v in kvs]
 
+        def rows_of(mask):
+            return None if mask is None else mask.index_select(0, index)
+
         return CrossCache(
             audio=pick(self.audio),
             visual=None if self.visual is None else pick(self.visual),
-            visual_mask=None
-            if self.visual_mask is None
-            else self.visual_mask.index_select(0, index),
+            visual_mask=rows_of(self.visual_mask),
+            audio_mask=rows_of(self.audio_mask),
         )
+
+
+def _allocate(like: CrossCache, rows: int, positions: int | None) -> CrossCache:
+    """Keys/values for `rows` windows shaped as those of `like`; with `positions`, zeros
+    (a masked key must still be a number: 0 * NaN would reach the output) that far, and
+    an audio mask with nothing yet allowed."""
+
+    def empty(kvs, length=None):
+        new = torch.Tensor.new_empty if length is None else torch.Tensor.new_zeros
+        return [
+            tuple(new(t, (rows, t.shape[1], length or t.shape[2], *t.shape[3:])) for t in kv)
+            for kv in kvs
+        ]
+
+    k = like.audio[0][0]
+    return CrossCache(
+        audio=empty(like.audio, positions),
+        visual=None if like.visual is None else empty(like.visual),
+        visual_mask=None
+        if like.visual_mask is None
+        else like.visual_mask.new_empty((rows, *like.visual_mask.shape[1:])),
+        audio_mask=None
+        if positions is None
+        else torch.zeros((rows, 1, 1, positions), dtype=torch.bool, device=k.device),
+    )
 
 
 class DecoderBlock(nn.Module):
@@ -133,10 +164,11 @@ class DecoderBlock(nn.Module):
         visual_mask: Tensor | None,
         past: KeyValue | None,
         self_mask: Tensor | None,
+        audio_mask: Tensor | list[Tensor] | None = None,
     ) -> tuple[Tensor, KeyValue]:
         """x: (B, T, D) -> (B, T, D) and this block's self-attention keys/values."""
         x, kv = self.attend_before_audio(x, visual_kv, visual_mask, past, self_mask)
-        return self.attend_audio_and_mlp(x, audio_kv), kv
+        return self.attend_audio_and_mlp(x, audio_kv, audio_mask), kv
 
     def attend_before_audio(
         self,
@@ -159,9 +191,13 @@ class DecoderBlock(nn.Module):
         )
         return x + self.dropout(attended), kv
 
-    def attend_audio_and_mlp(self, x: Tensor, audio_kv: KeyValue) -> Tensor:
-        """Audio cross-attention and the MLP: x (B, T, D) -> (B, T, D)."""
-        x = x + self.dropout(self.cross_attn(self.cross_attn_ln(x), kv=audio_kv)[0])
+    def attend_audio_and_mlp(
+        self, x: Tensor, audio_kv: KeyValue, audio_mask: Tensor | list[Tensor] | None = None
+    ) -> Tensor:
+        """Audio cross-attention and the MLP: x (B, T, D) -> (B, T, D). audio_mask: see
+        CrossCache.audio_mask."""
+        attended = self.cross_attn(self.cross_attn_ln(x), kv=audio_kv, mask=audio_mask)[0]
+        x = x + self.dropout(attended)
         return x + self.dropout(self.mlp(self.mlp_ln(x)))
 
 
@@ -237,6 +273,7 @@ class TextDecoder(nn.Module):
                 cross.visual_mask,
                 layer_past,
                 self_mask,
+                cross.audio_mask,
             )
             del layer_past
             new_past.append(kv)
@@ -266,6 +303,6 @@ class TextDecoder(nn.Module):
                 )
                 for k, head in enumerate(layer_heads):
                     by_head[(i, head)] = layer_scores[:, k]
-            x = block.attend_audio_and_mlp(x, cross.audio[i])
+            x = block.attend_audio_and_mlp(x, cross.audio[i], cross.audio_mask)
         scores = torch.stack([by_head[(layer, head)] for layer, head in heads], dim=1)
         return self.ln(x), scores.float()

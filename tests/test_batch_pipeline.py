@@ -59,10 +59,11 @@ def media(tmp_path_factory, jfk_audio):
     return {name: str(path) for name, path in files.items()}
 
 
-def run(sources, model, batch_size=4, workers=0, options=None):
+def run(sources, model, batch_size=4, workers=0, options=None, encoder_padding=None):
     """{source: cues or the error} for one subtitle_files run."""
     options = options or SubtitleOptions()
-    results = subtitle_files(list(sources), model, options, BatchOptions(batch_size, workers))
+    batch = BatchOptions(batch_size, workers, encoder_padding=encoder_padding)
+    results = subtitle_files(list(sources), model, options, batch)
     return {str(r.source): (r.cues if r.error is None else r.error) for r in results}
 
 
@@ -98,14 +99,23 @@ def test_a_silent_video_has_no_cues(media, one_at_a_time):
     assert one_at_a_time[media["silent"]] == []
 
 
-def test_files_sharing_a_batch_keep_their_own_words(media, default_model):
+@pytest.mark.parametrize("padding", [None, 2.0])
+def test_files_sharing_a_batch_keep_their_own_words(media, default_model, padding):
+    """padding 2.0 (--encoder-padding 2): windows encoded at their own lengths share a
+    batch, each masked beyond its own: still each file's words are those it has alone."""
     # All three files' chunks fit in one batch of 8: long speech, silence, short speech.
-    together = run([media[n] for n in ("jfk", "silent", "end")], default_model, batch_size=8)
+    sources = [media[n] for n in ("jfk", "silent", "end")]
+    together = run(sources, default_model, batch_size=8, encoder_padding=padding)
+
+    def alone(name):
+        return run([media[name]], default_model, encoder_padding=padding)[media[name]]
+
     assert together[media["silent"]] == []
     end = text(together[media["end"]])
     assert "your country" in end and "Americans" not in end
-    assert together[media["end"]] == run([media["end"]], default_model)[media["end"]]
-    assert together[media["jfk"]] == run([media["jfk"]], default_model)[media["jfk"]]
+    assert together[media["end"]] == alone("end")
+    assert together[media["jfk"]] == alone("jfk")
+    assert "ask not what your country can do for you" in text(together[media["jfk"]])
     # Every cue lies inside its own file.
     assert all(c.end <= 3.05 for c in together[media["end"]])
 

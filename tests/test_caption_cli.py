@@ -132,6 +132,7 @@ def test_a_single_file_input_writes_next_to_its_name(tmp_path, jfk_audio):
         (["x.mp4"], "--out"),
         (["x.mp4", "--out", "o", "--format", "docx"], "unknown format docx"),
         (["x.mp4", "--out", "o", "--beam-size", "0"], "beam-size"),
+        (["x.mp4", "--out", "o", "--encoder-padding", "-1"], "--encoder-padding"),
     ],
 )
 def test_bad_usage_exits_2(args, message, tmp_path):

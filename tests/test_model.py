@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.audio import window_mel
+from model.audio import encoder_positions, window_mel
 from model.captioner import AVCaptioner
 from model.checkpoint import load_model, save_checkpoint
 from model.config import ModelConfig
+from model.decoder import CrossCache
 from model.search import DecodingOptions, decode_windows
 from tests.whisper_fixtures import (
     TINY_DIMS,
@@ -81,25 +82,32 @@ def test_gate_parity_holds_for_the_default_model(default_model, jfk_audio):
 
 @pytest.mark.parametrize("beam_size", [2, 5])
 @pytest.mark.parametrize("shortest", [2, 1])
-def test_batched_and_single_decoding_agree(default_model, jfk_audio, beam_size, shortest):
+@pytest.mark.parametrize("trimmed", [False, True])
+def test_batched_and_single_decoding_agree(default_model, jfk_audio, beam_size, shortest, trimmed):
     """Windows with prompts of different lengths decode in one batch as they do alone,
     also when the short ones finish first and leave the batch (shortest in the middle:
-    the windows left are two runs, attended in pieces)."""
+    the windows left are two runs, attended in pieces). trimmed: each window encoded over
+    its own audio and 2 s after it (as the batch pipeline does on a CPU), the batch's
+    shorter ones masked beyond their length, decodes as it does alone at that length."""
     model, tok = default_model.model, default_model.tokenizer
     starts = [0, 4, 8] if shortest == 2 else [0, 8, 4]  # seconds cut from the speech
-    mels = torch.stack([window_mel(jfk_audio[16000 * s :]) for s in starts])
+    audios = [jfk_audio[16000 * s :] for s in starts]
+    mels = torch.stack([window_mel(a) for a in audios])
+    positions = [encoder_positions(len(a) // 160, 2.0 if trimmed else None) for a in audios]
     prompts = [[], tok.encode(" We choose to go to the moon."), []]
     options = DecodingOptions(beam_size=beam_size)
     sot = tok.sot_sequence(None, "transcribe", True)
     with torch.no_grad():
-        cross = model.encode(mels)
+        alone = [model.encode(mels[i : i + 1, :, : 2 * positions[i]]) for i in range(3)]
+        cross = CrossCache.join(alone, 3, max(positions) if trimmed else None)
         batched = decode_windows(model, tok, cross, sot, prompts, options, 0.0)
         single = [
-            decode_windows(
-                model, tok, cross.index_select(torch.tensor([i])), sot, [prompts[i]], options, 0.0
-            )[0]
+            decode_windows(model, tok, alone[i], sot, [prompts[i]], options, 0.0)[0]
             for i in range(3)
         ]
+    assert (cross.audio_mask is not None) == trimmed
+    if trimmed:
+        assert positions[shortest] < positions[0] < 1500
     for b, s in zip(batched, single, strict=True):
         assert b.tokens == s.tokens
         assert b.avg_logprob == pytest.approx(s.avg_logprob, abs=1e-4)
