@@ -26,6 +26,8 @@ def sinusoids(positions: Tensor, channels: int, max_timescale: float = 10000.0) 
 def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool) -> Tensor:
     """q (R, H, T, D/H), k and v (W, H, S, D/H) with R a multiple of W -> (R, H, T, D/H).
     With R > W the mask is per window: (W, 1, 1, S) or (W, 1, 1, 1)-broadcastable."""
+    if k.dtype != q.dtype:  # keys/values held narrower (CrossCache in bfloat16)
+        return _attend(q.to(k.dtype), k, v, mask, is_causal).to(q.dtype)
     rows, windows = q.shape[0], k.shape[0]
     if rows == windows:
         return F.scaled_dot_product_attention(
@@ -100,7 +102,7 @@ class MultiHeadAttention(nn.Module):
         x (B, T, D), keys (B, H, S, D/H) -> (B, len(heads), T, S). Only the word aligner
         calls this (one teacher-forced pass), so decoding keeps the fused SDPA kernel."""
         q = self.split_heads(self.query(x))[:, heads]  # (B, A, T, D/H)
-        k = kv[0][:, heads]  # (B, A, S, D/H)
+        k = kv[0][:, heads].to(q.dtype)  # (B, A, S, D/H); a copy of these heads if narrower
         return (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
 
 

@@ -211,6 +211,7 @@ class TextDecoder(nn.Module):
         self.blocks = nn.ModuleList(DecoderBlock(n_state, n_head, dropout) for _ in range(n_layer))
         self.ln = nn.LayerNorm(n_state)
         self.output_projection: nn.Module | None = None  # set only by quantize_int8
+        self.cross_dtype: torch.dtype | None = None  # audio keys/values held in this type
 
     def output_logits(self, x: Tensor) -> Tensor:
         """x: (B, T, D) -> float logits (B, T, V), through the tied embedding, or through
@@ -232,6 +233,8 @@ class TextDecoder(nn.Module):
     ) -> CrossCache:
         """audio: (B, 1500, D); visual: (B, F, D) or None; visual_mask: (B, F) bool."""
         audio_kv = [b.cross_attn.project_kv(audio) for b in self.blocks]
+        if self.cross_dtype is not None:
+            audio_kv = [(k.to(self.cross_dtype), v.to(self.cross_dtype)) for k, v in audio_kv]
         if visual is None:
             return CrossCache(audio_kv, None, None)
         if visual_mask is None:

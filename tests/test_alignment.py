@@ -18,6 +18,7 @@ from model.audio import window_mel
 from model.captioner import AVCaptioner
 from model.config import ModelConfig
 from model.dtw import dtw, dtw_many
+from model.search import DecodingOptions, decode_windows
 from tests.whisper_fixtures import TINY_DIMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,3 +221,33 @@ def test_words_after_silence_start_where_the_speech_does(default_model, jfk):
     moved = np.array([w.start - SILENCE_SECONDS for w in shifted])
     starts = np.abs(moved - [e["start"] for e in expected])
     assert starts.mean() <= 0.05 and starts.max() <= 0.25, starts
+
+
+def test_bfloat16_encoder_keys_give_the_same_words_and_times(default_model, jfk):
+    """caption.py and serve.py hold the encoder keys/values in bfloat16 on a CPU (without
+    --int8): on the example the decoded tokens are those of float32 and every word time is
+    within one alignment step."""
+    audio = jfk[0]
+    model, tok = default_model.model, default_model.tokenizer
+    sot = tok.sot_sequence(None, "transcribe", False)
+    results = {}
+    try:
+        for dtype in (None, torch.bfloat16):
+            model.decoder.cross_dtype = dtype
+            with torch.no_grad():
+                cross = model.encode(window_mel(audio)[None])
+                (result,) = decode_windows(
+                    model, tok, cross, sot, [[]], DecodingOptions(without_timestamps=True), 0.0
+                )
+            (words,) = align_words(
+                model, tok, cross, sot, [result.tokens], [len(audio) // 160], [0.0]
+            )
+            results[dtype] = (cross.audio[0][0].dtype, result.tokens, words)
+    finally:
+        model.decoder.cross_dtype = None
+    (dtype32, tokens32, words32), (dtype16, tokens16, words16) = results.values()
+    assert (dtype32, dtype16) == (torch.float32, torch.bfloat16)
+    assert tokens16 == tokens32 and "ask not what your country" in tok.decode(tokens16)
+    assert [w.text for w in words16] == [w.text for w in words32]
+    for a, b in zip(words16, words32, strict=True):
+        assert abs(a.start - b.start) <= STEP + 1e-6 and abs(a.end - b.end) <= STEP + 1e-6

@@ -141,6 +141,17 @@ def test_a_checkpoint_with_open_gates_keeps_its_resnet(tmp_path, default_model):
         assert torch.equal(loaded(mel, tokens, frames, times), model(mel, tokens, frames, times))
 
 
+def test_caption_holds_encoder_keys_in_bfloat16_on_a_cpu_but_not_with_int8():
+    import argparse
+
+    from app.model_args import load_model_from_args
+
+    args = argparse.Namespace(model="default", device="cpu", tokenizer=None, int8=False)
+    assert load_model_from_args(args, "x").model.decoder.cross_dtype == torch.bfloat16
+    args.int8 = True
+    assert load_model_from_args(args, "x").model.decoder.cross_dtype is None
+
+
 def test_caption_start_up_does_not_import_torchvision():
     code = (
         "import sys; from app.model_args import load_model_from_args; import argparse; "
