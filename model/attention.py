@@ -25,8 +25,9 @@ def sinusoids(positions: Tensor, channels: int, max_timescale: float = 10000.0) 
 
 def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool) -> Tensor:
     """q (R, H, T, D/H), k and v (W, H, S, D/H) with R a multiple of W -> (R, H, T, D/H).
-    With R > W the mask is per window: (W, 1, 1, S) or (W, 1, 1, 1)-broadcastable."""
-    if k.dtype != q.dtype:  # keys/values held narrower (CrossCache in bfloat16)
+    With R > W the mask is per window, broadcastable to (W, 1, 1, S). Keys/values held in
+    a narrower type (bfloat16) are attended in it, the output cast back."""
+    if k.dtype != q.dtype:
         return _attend(q.to(k.dtype), k, v, mask, is_causal).to(q.dtype)
     rows, windows = q.shape[0], k.shape[0]
     if rows == windows:
