@@ -4,9 +4,10 @@ silero-vad's streaming model is fed one 32-ms frame at a time from Python (~100x
 on one core). Its package also ships the same network exported to run a whole sequence of
 frames in one ONNX call (the "sequence" model, bit-exact with the streaming one): here a
 block of audio is cut into streams, each warmed up on the second before it (see
-SpeechDetector), and each stream is one call. This module needs only numpy and onnxruntime
-(no PyTorch), so the media readers can start before PyTorch is loaded.
-Probabilities come out per 512-sample frame; silero-vad's
+SpeechDetector), and each stream is one call. Finding the probabilities needs only numpy
+and onnxruntime: no PyTorch tensors per frame, and silero_vad's package (whose import sets
+PyTorch to one thread) is imported only for its region rules. Probabilities come out per
+512-sample frame; silero-vad's
 `get_speech_timestamps_from_probs` turns them into speech regions, `padded_regions` widens
 them into the audio the decoder reads, and `plan_chunks` packs those into windows of at
 most 25 s of speech.
@@ -88,6 +89,7 @@ CONTEXT = 64  # samples of the previous frame each frame is given (the streaming
 FRAMES_PER_CALL = 512  # ~16 s of audio per ONNX call
 _session_lock = threading.Lock()
 _session = None
+_import_lock = threading.Lock()
 
 
 def _silero_data_file(name: str) -> Path:
@@ -202,7 +204,7 @@ def _silero_utils():
     core (measured: the encoder took 0.60 s a window instead of 0.34 s on 2 cores)."""
     import torch
 
-    with _session_lock:  # two readers importing at once would save the other's 1 thread
+    with _import_lock:  # two readers importing at once would save the other's 1 thread
         threads = torch.get_num_threads()
         from silero_vad import utils_vad
 

@@ -23,10 +23,10 @@ HOP_LENGTH = 160
 CHUNK_SECONDS = 30
 N_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE  # 480000 samples in a window
 N_FRAMES = N_SAMPLES // HOP_LENGTH  # 3000 mel frames in a window
-POSITIONS_PER_SECOND = 50  # encoder positions: one per 2 mel frames (20 ms)
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100 mel frames per second
 INPUT_STRIDE = 2  # mel frames per encoder position (conv2 has stride 2)
 TIME_PRECISION = INPUT_STRIDE / FRAMES_PER_SECOND  # 0.02 s per encoder position / timestamp
+POSITIONS_PER_SECOND = FRAMES_PER_SECOND // INPUT_STRIDE  # 50 encoder positions a second
 
 
 @lru_cache(maxsize=4)
@@ -81,12 +81,13 @@ def window_mel(audio: Tensor | np.ndarray, n_mels: int = 80) -> Tensor:
 def encoder_positions(content_frames: int, padding: float | None) -> int:
     """Encoder positions (20 ms each, at most 1500) for a window of `content_frames` 10-ms
     mel frames of audio followed by `padding` seconds of its padding (None: all of it)."""
+    whole = N_FRAMES // INPUT_STRIDE
     if padding is None:
-        return N_FRAMES // 2
-    wanted = -(-(content_frames + round(padding * 100)) // 2)
+        return whole
+    wanted = -(-(content_frames + round(padding * FRAMES_PER_SECOND)) // INPUT_STRIDE)
     # Rounded up to whole seconds: chunks that differ by a few frames of audio (the same
     # speech found a little differently) get the same encoder length.
-    return min(N_FRAMES // 2, -(-wanted // POSITIONS_PER_SECOND) * POSITIONS_PER_SECOND)
+    return min(whole, -(-wanted // POSITIONS_PER_SECOND) * POSITIONS_PER_SECOND)
 
 
 class AudioEncoder(nn.Module):

@@ -284,19 +284,24 @@ def test_speech_probabilities_do_not_depend_on_how_the_audio_is_cut(jfk_audio):
     assert whole[round(4.5 * SR / 512)] > 0.5
 
 
+def fresh_python_prints(script: str) -> list[str]:
+    """The words `script` prints, run in a new Python process from the repository root."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
 def test_the_speech_detector_needs_no_pytorch():
-    """The media readers start before PyTorch is imported: finding speech must not import
-    it (silero_vad's package would, and would set PyTorch to one thread)."""
+    """Finding the speech probabilities runs no PyTorch (no tensor per frame) and does not
+    import silero_vad's package, whose import would load PyTorch and set it to one thread."""
     script = (
         "import sys, numpy as np;"
         "from app.speech import speech_probabilities;"
         "p = speech_probabilities([np.zeros(16000, np.float32)]);"
         "print(len(p), 'torch' in sys.modules)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.split()[-2:] == ["32", "False"]
+    assert fresh_python_prints(script)[-2:] == ["32", "False"]
 
 
 def test_the_speech_detector_leaves_the_model_its_threads():
@@ -308,10 +313,7 @@ def test_the_speech_detector_leaves_the_model_its_threads():
         "speech_regions(np.zeros(50, np.float32), 1.6, SpeechOptions());"
         "print(torch.get_num_threads())"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.split()[-1] == "2"
+    assert fresh_python_prints(script)[-1] == "2"
 
 
 def test_a_batch_that_fails_to_decode_fails_only_its_files(media, default_model, monkeypatch):
