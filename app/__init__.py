@@ -1,13 +1,11 @@
 """The application: pipelines from media to cues, the folder runner, the web page.
 
-Importing it sets OMP_WAIT_POLICY=PASSIVE (unless the user set it) before PyTorch is
-loaded. The pipelines run PyTorch beside other busy threads (media-reading workers,
-silero-vad) and often beside other processes; OpenMP's default busy-waiting then makes
-every small operation of a decoding step wait for a descheduled spinner. Measured with
-caption.py on two files: --workers 1 took 2x the time of --workers 0 with spinning and
-1.2x without it, and --workers 0 itself got faster on a loaded machine.
+OpenMP's wait policy is left at its default (a waiting PyTorch thread spins briefly, then
+sleeps). It used to be set to PASSIVE here, when the media-reading workers ran silero-vad
+through PyTorch and two thread teams spun against each other on the cores. The readers no
+longer run PyTorch (app/speech.py uses onnxruntime, one thread), and PASSIVE now made every
+small operation of a decoding step wait for a sleeping thread to wake: measured with
+bench/bench_speed.py's 20.5 minutes on 2 cores, caption.py took 12% longer with PASSIVE
+(35.9 and 31.4 s against 29.4 and 31.0 s with --int8; 46.3 and 45.5 s against 41.3 and
+40.7 s without), and --workers 0 was no faster than --workers 1 without it.
 """
-
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -31,6 +31,8 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: boo
         return _attend(q.to(k.dtype), k, v, mask, is_causal).to(q.dtype)
     rows, windows = q.shape[0], k.shape[0]
     if rows == windows:
+        if is_key_major(k) and not is_causal:
+            return _attend_key_major(q, k, v, mask)
         return F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=is_causal and mask is None
         )
@@ -40,8 +42,35 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: boo
     r, h, t, hd = q.shape
     group = rows // windows
     q = q.view(windows, group, h, t, hd).transpose(1, 2).reshape(windows, h, group * t, hd)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    if is_key_major(k):
+        out = _attend_key_major(q, k, v, mask)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return out.view(windows, h, group, t, hd).transpose(1, 2).reshape(r, h, t, hd)
+
+
+def key_major(k: Tensor) -> Tensor:
+    """Keys (B, H, S, D/H) as a view of (B, H, D/H, S) memory, for `_attend_key_major`."""
+    return k.transpose(-1, -2).contiguous().transpose(-1, -2)
+
+
+def is_key_major(k: Tensor) -> bool:
+    return k.dim() == 4 and k.shape[-2] > 1 and k.stride(-2) == 1
+
+
+def _attend_key_major(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    """Attention as two plain batched products, for keys held key-major in bfloat16 (the
+    encoder keys that beam search reads at every step): q (W, H, T, D/H), k (W, H, S, D/H),
+    v (W, H, S, D/H), mask bool broadcastable to (W, H, T, S) -> (W, H, T, D/H).
+    A step's queries are few (T = 5 beams): PyTorch's CPU flash kernel then works in
+    small tiles, and q @ k^T over contiguous key rows is 1.3x faster than it over 8
+    windows and 4 layers of 27 s in bfloat16 (1.75x against float32 keys), measured on 2
+    cores. The softmax is taken in float32."""
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))  # (W, H, T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -torch.inf)
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype)
+    return torch.matmul(weights, v)
 
 
 class MultiHeadAttention(nn.Module):

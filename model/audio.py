@@ -102,10 +102,11 @@ class AudioEncoder(nn.Module):
         self.ln_post = nn.LayerNorm(n_state)
 
     def forward(self, mel: Tensor) -> Tensor:
-        # mel: (B, n_mels, 3000) -> (B, 1500, D)
-        x = F.gelu(self.conv1(mel))
+        # mel: (B, n_mels, 3000) -> (B, 1500, D), in mel's dtype; the weights may be held
+        # in bfloat16 (model/cpu_precision.py), the input is then cast to it.
+        x = F.gelu(self.conv1(mel.to(self.conv1.weight.dtype)))
         x = F.gelu(self.conv2(x)).permute(0, 2, 1)  # (B, 1500, D)
         x = x + self.positional_embedding[: x.shape[1]].to(x.dtype)
         for block in self.blocks:
             x = block(x)
-        return self.ln_post(x)
+        return self.ln_post(x).to(mel.dtype)

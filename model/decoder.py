@@ -14,14 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.attention import KeyValue, MultiHeadAttention, mlp
+from model.attention import KeyValue, MultiHeadAttention, is_key_major, key_major, mlp
 
 
 @dataclass
 class CrossCache:
     """Keys/values of the encoder outputs, computed once per window and reused every step."""
 
-    audio: list[KeyValue]  # per layer, each (B, H, S, D/H) (or pieces of it: `runs`)
+    # per layer, each (B, H, S, D/H) (or pieces of it: `runs`); keys in bfloat16 are held
+    # key-major (model/attention.py `key_major`), and kept so by every method here.
+    audio: list[KeyValue]
     visual: list[KeyValue] | None  # per layer, each (B, H, F, D/H); None: no visual branch
     visual_mask: Tensor | None  # (B, 1, 1, F) bool, True where a frame exists
     # (B, 1, 1, S) bool, True up to each window's own encoder length, when windows encoded
@@ -99,7 +101,7 @@ class CrossCache:
             return self
 
         def pick(kvs):
-            return [(k.index_select(0, index), v.index_select(0, index)) for k, v in kvs]
+            return [(_select_rows(k, index), v.index_select(0, index)) for k, v in kvs]
 
         def rows_of(mask):
             return None if mask is None else mask.index_select(0, index)
@@ -112,6 +114,12 @@ class CrossCache:
         )
 
 
+def _select_rows(k: Tensor, index: Tensor) -> Tensor:
+    """index_select that keeps keys held key-major so."""
+    rows = k.index_select(0, index)
+    return key_major(rows) if is_key_major(k) else rows
+
+
 def _allocate(like: CrossCache, rows: int, positions: int | None) -> CrossCache:
     """Keys/values for `rows` windows shaped as those of `like`; with `positions`, zeros
     (a masked key must still be a number: 0 * NaN would reach the output) that far, and
@@ -119,10 +127,14 @@ def _allocate(like: CrossCache, rows: int, positions: int | None) -> CrossCache:
 
     def empty(kvs, length=None):
         new = torch.Tensor.new_empty if length is None else torch.Tensor.new_zeros
-        return [
-            tuple(new(t, (rows, t.shape[1], length or t.shape[2], *t.shape[3:])) for t in kv)
-            for kv in kvs
-        ]
+
+        def like_layout(t):  # keys held key-major (see `key_major`) stay so
+            shape = (rows, t.shape[1], length or t.shape[2], t.shape[3])
+            if is_key_major(t):
+                return new(t, (*shape[:2], shape[3], shape[2])).transpose(-1, -2)
+            return new(t, shape)
+
+        return [tuple(like_layout(t) for t in kv) for kv in kvs]
 
     k = like.audio[0][0]
     return CrossCache(
@@ -233,8 +245,11 @@ class TextDecoder(nn.Module):
     ) -> CrossCache:
         """audio: (B, 1500, D); visual: (B, F, D) or None; visual_mask: (B, F) bool."""
         audio_kv = [b.cross_attn.project_kv(audio) for b in self.blocks]
-        if self.cross_dtype is not None:
-            audio_kv = [(k.to(self.cross_dtype), v.to(self.cross_dtype)) for k, v in audio_kv]
+        if self.cross_dtype is not None:  # see model/cpu_precision.py
+            audio_kv = [
+                (key_major(k.to(self.cross_dtype)), v.to(self.cross_dtype).contiguous())
+                for k, v in audio_kv
+            ]
         if visual is None:
             return CrossCache(audio_kv, None, None)
         if visual_mask is None:

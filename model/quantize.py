@@ -5,12 +5,10 @@ STEP_PROJECTION) get int8 weights, one scale per output channel (activations
 are quantised per batch on the fly), and so does the tied output projection, which reads
 the whole 51,864 x D embedding at every decoding step and is the largest single cost of a
 step: int8 reads a quarter of the bytes. The token embedding itself stays float32 for the
-lookups. The audio encoder stays float32: measured on the 10.5 minutes of
-`bench/bench_speed.py` (batch 16), quantising it too saved ~5% of the time but raised WER
-from 15.4 to 15.6-16.5%, while the decoder alone in int8 kept WER at 15.4%.
-Keeping the encoder keys/values that beam search reads at every step in bfloat16 was
-tried: 5% less time on the same run, but WER 15.96% instead of 14.66% at batch 8 (15.23
-instead of 15.55 at batch 16), so they stay float32.
+lookups. The audio encoder is not quantised: measured on the 10.5 minutes of
+`bench/bench_speed.py` (batch 16), int8 there saved ~5% of the time but raised WER
+from 15.4 to 15.6-16.5%, while the decoder alone in int8 kept WER at 15.4%. (On a CPU with
+native bfloat16, caption.py runs it in bfloat16 instead: model/cpu_precision.py.)
 CPU only (PyTorch's quantised kernels); a quantised model is for inference, never saved.
 """
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from model.attention import is_key_major
 from model.audio import encoder_positions, window_mel
 from model.captioner import AVCaptioner
 from model.checkpoint import load_model, save_checkpoint
@@ -83,13 +84,26 @@ def test_gate_parity_holds_for_the_default_model(default_model, jfk_audio):
 @pytest.mark.parametrize("beam_size", [2, 5])
 @pytest.mark.parametrize("shortest", [2, 1])
 @pytest.mark.parametrize("trimmed", [False, True])
-def test_batched_and_single_decoding_agree(default_model, jfk_audio, beam_size, shortest, trimmed):
+@pytest.mark.parametrize("keys", ["float32", "bfloat16"])
+def test_batched_and_single_decoding_agree(
+    default_model, jfk_audio, beam_size, shortest, trimmed, keys
+):
     """Windows with prompts of different lengths decode in one batch as they do alone,
     also when the short ones finish first and leave the batch (shortest in the middle:
     the windows left are two runs, attended in pieces). trimmed: each window encoded over
     its own audio and 2 s after it (as the batch pipeline does on a CPU), the batch's
-    shorter ones masked beyond their length, decodes as it does alone at that length."""
+    shorter ones masked beyond their length, decodes as it does alone at that length.
+    keys: the encoder keys/values as caption.py holds them on a CPU with native bfloat16
+    (key-major, attended as two batched products) or in float32 (PyTorch's SDPA)."""
     model, tok = default_model.model, default_model.tokenizer
+    model.decoder.cross_dtype = getattr(torch, keys) if keys == "bfloat16" else None
+    try:
+        _batched_and_single_decoding_agree(model, tok, jfk_audio, beam_size, shortest, trimmed)
+    finally:
+        model.decoder.cross_dtype = None
+
+
+def _batched_and_single_decoding_agree(model, tok, jfk_audio, beam_size, shortest, trimmed):
     starts = [0, 4, 8] if shortest == 2 else [0, 8, 4]  # seconds cut from the speech
     audios = [jfk_audio[16000 * s :] for s in starts]
     mels = torch.stack([window_mel(a) for a in audios])
@@ -106,11 +120,15 @@ def test_batched_and_single_decoding_agree(default_model, jfk_audio, beam_size, 
             for i in range(3)
         ]
     assert (cross.audio_mask is not None) == trimmed
+    assert is_key_major(cross.audio[0][0]) == (model.decoder.cross_dtype is not None)
     if trimmed:
         assert positions[shortest] < positions[0] < 1500
     for b, s in zip(batched, single, strict=True):
         assert b.tokens == s.tokens
-        assert b.avg_logprob == pytest.approx(s.avg_logprob, abs=1e-4)
+        # bfloat16: a longer (masked, zero) key span changes the products' summation
+        # order, and outputs round to 8 bits of mantissa
+        tolerance = 1e-4 if model.decoder.cross_dtype is None else 1e-3
+        assert b.avg_logprob == pytest.approx(s.avg_logprob, abs=tolerance)
     middle = 3 - shortest
     assert "fellow Americans" in batched[0].text
     assert "fellow" not in batched[middle].text and "your country" in batched[middle].text
@@ -141,15 +159,57 @@ def test_a_checkpoint_with_open_gates_keeps_its_resnet(tmp_path, default_model):
         assert torch.equal(loaded(mel, tokens, frames, times), model(mel, tokens, frames, times))
 
 
-def test_caption_holds_encoder_keys_in_bfloat16_on_a_cpu_but_not_with_int8():
+@pytest.mark.parametrize("rows_per_window", [1, 5])
+def test_key_major_attention_equals_sdpa(rows_per_window):
+    """Keys held key-major are attended by two batched products (model/attention.py): the
+    same output as PyTorch's SDPA over the same keys, masked or not, one row per window
+    or beams sharing a window; CrossCache keeps the layout when it picks rows."""
+    import torch.nn.functional as F
+
+    from model.attention import _attend, key_major
+
+    g = torch.Generator().manual_seed(0)
+    windows, heads, length, width = 3, 6, 40, 64
+    q = torch.randn(windows * rows_per_window, heads, 1, width, generator=g)
+    k = torch.randn(windows, length, heads, width, generator=g).transpose(1, 2)
+    v = torch.randn(windows, heads, length, width, generator=g)
+    mask = torch.ones(windows, 1, 1, length, dtype=torch.bool)
+    mask[1, ..., 25:] = False
+    major = key_major(k)
+    assert is_key_major(major) and not is_key_major(k) and torch.equal(major, k)
+    for m in (None, mask):
+        expected = F.scaled_dot_product_attention(
+            q.view(windows, rows_per_window, heads, width).transpose(1, 2),
+            k,
+            v,
+            attn_mask=m,
+        )  # (W, H, rows, width): each window's rows as its queries
+        expected = expected.transpose(1, 2).reshape(windows * rows_per_window, heads, 1, width)
+        assert torch.allclose(_attend(q, major, v, m, False), expected, atol=1e-5)
+    cache = CrossCache([(major, v)], None, None)
+    picked = cache.index_select(torch.tensor([2, 0]))
+    assert is_key_major(picked.audio[0][0]) and torch.equal(picked.audio[0][0], k[[2, 0]])
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_caption_holds_keys_and_with_int8_the_encoder_in_bfloat16_where_native(monkeypatch, native):
+    """On a CPU with bfloat16 instructions: the encoder keys/values always, the audio
+    encoder with --int8 (model/cpu_precision.py). Without them: float32 throughout."""
     import argparse
 
+    import model.cpu_precision
     from app.model_args import load_model_from_args
 
-    args = argparse.Namespace(model="default", device="cpu", tokenizer=None, int8=False)
-    assert load_model_from_args(args, "x").model.decoder.cross_dtype == torch.bfloat16
-    args.int8 = True
-    assert load_model_from_args(args, "x").model.decoder.cross_dtype is None
+    monkeypatch.setattr(model.cpu_precision, "native_bfloat16", lambda: native)
+    held = []
+    for int8 in (False, True):
+        args = argparse.Namespace(model="default", device="cpu", tokenizer=None, int8=int8)
+        loaded = load_model_from_args(args, "x").model
+        held.append((loaded.decoder.cross_dtype, loaded.encoder.conv1.weight.dtype))
+    if native:
+        assert held == [(torch.bfloat16, torch.float32), (torch.bfloat16, torch.bfloat16)]
+    else:
+        assert held == [(None, torch.float32), (None, torch.float32)]
 
 
 def test_caption_start_up_does_not_import_torchvision():
