@@ -16,7 +16,7 @@ from model.captioner import AVCaptioner
 from model.checkpoint import load_model, save_checkpoint
 from model.config import ModelConfig
 from model.decoder import CrossCache
-from model.search import DecodingOptions, decode_windows
+from model.search import DecodingOptions, decode_windows, top_k_rows
 from tests.whisper_fixtures import (
     TINY_DIMS,
     multilingual_tokenizer_json,
@@ -157,6 +157,22 @@ def test_a_checkpoint_with_open_gates_keeps_its_resnet(tmp_path, default_model):
     mel, frames, times, tokens = random_inputs()
     with torch.no_grad():
         assert torch.equal(loaded(mel, tokens, frames, times), model(mel, tokens, frames, times))
+
+
+def test_top_k_rows_equals_topk():
+    """Beam search's blockwise top-k: torch.topk's values and indices, wherever the largest
+    lie (several in one block, in the last partial block, among -inf), and for rows
+    narrower than k blocks."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 51864, generator=g)
+    x[0, 100:106] = 50.0 + torch.arange(6.0)  # all six in one block
+    x[1, -3:] = 60.0  # in the last, partial block (51864 = 810 * 64 + 24)
+    x[1, -3:] += torch.arange(3.0)
+    x[2, 1000:] = -torch.inf  # suppressed tokens
+    for rows in (x, x[:, :200]):
+        values, indices = top_k_rows(rows, 6)
+        expected = rows.topk(6, dim=-1)
+        assert torch.equal(values, expected.values) and torch.equal(indices, expected.indices)
 
 
 @pytest.mark.parametrize("rows_per_window", [1, 5])
