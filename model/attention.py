@@ -31,27 +31,32 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: boo
         return _attend(q.to(k.dtype), k, v, mask, is_causal).to(q.dtype)
     rows, windows = q.shape[0], k.shape[0]
     if rows == windows:
-        if is_key_major(k) and not is_causal:
-            return _attend_key_major(q, k, v, mask)
-        return F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=is_causal and mask is None
-        )
+        return _attend_windows(q, k, v, mask, is_causal)
     # Several decoder rows per window (beams, samples) share its keys/values: fold them
     # into the query length instead of copying the keys/values per row, which would read
     # the 1500 encoder positions once per beam at every step.
     r, h, t, hd = q.shape
     group = rows // windows
     q = q.view(windows, group, h, t, hd).transpose(1, 2).reshape(windows, h, group * t, hd)
-    if is_key_major(k):
-        out = _attend_key_major(q, k, v, mask)
-    else:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    out = _attend_windows(q, k, v, mask, is_causal=False)
     return out.view(windows, h, group, t, hd).transpose(1, 2).reshape(r, h, t, hd)
 
 
-def key_major(k: Tensor) -> Tensor:
-    """Keys (B, H, S, D/H) as a view of (B, H, D/H, S) memory, for `_attend_key_major`."""
-    return k.transpose(-1, -2).contiguous().transpose(-1, -2)
+def _attend_windows(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool):
+    """One row of q per row of k: q (W, H, T, D/H) -> (W, H, T, D/H); keys held key-major
+    by two batched products, others by PyTorch's SDPA."""
+    if is_key_major(k) and not is_causal:
+        return _attend_key_major(q, k, v, mask)
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, is_causal=is_causal and mask is None
+    )
+
+
+def key_major(k: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """Keys (B, H, S, D/H) as a view of (B, H, D/H, S) memory (in `dtype`, one copy), for
+    `_attend_key_major`."""
+    layout = torch.contiguous_format  # copy=True: `to` ignores the layout when the dtype matches
+    return k.mT.to(dtype or k.dtype, memory_format=layout, copy=True).mT
 
 
 def is_key_major(k: Tensor) -> bool:

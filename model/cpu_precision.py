@@ -29,7 +29,7 @@ def native_bfloat16() -> bool:
 
 def hold_in_bfloat16(model: AVCaptioner, encoder: bool) -> None:
     """The encoder keys/values of a transformer decoder, and with `encoder` the audio
-    encoder's weights (it casts its input and returns float32)."""
+    encoder's weights (it casts its input to them and returns its input's dtype)."""
     if isinstance(model.decoder, TextDecoder):
         model.decoder.cross_dtype = torch.bfloat16
     if encoder:

@@ -115,9 +115,10 @@ class CrossCache:
 
 
 def _select_rows(k: Tensor, index: Tensor) -> Tensor:
-    """index_select that keeps keys held key-major so."""
-    rows = k.index_select(0, index)
-    return key_major(rows) if is_key_major(k) else rows
+    """index_select that keeps keys held key-major so (selected in their own layout)."""
+    if is_key_major(k):
+        return k.mT.index_select(0, index).mT
+    return k.index_select(0, index)
 
 
 def _allocate(like: CrossCache, rows: int, positions: int | None) -> CrossCache:
@@ -246,8 +247,9 @@ class TextDecoder(nn.Module):
         """audio: (B, 1500, D); visual: (B, F, D) or None; visual_mask: (B, F) bool."""
         audio_kv = [b.cross_attn.project_kv(audio) for b in self.blocks]
         if self.cross_dtype is not None:  # see model/cpu_precision.py
+            dtype, layout = self.cross_dtype, torch.contiguous_format
             audio_kv = [
-                (key_major(k.to(self.cross_dtype)), v.to(self.cross_dtype).contiguous())
+                (key_major(k, dtype), v.to(dtype, memory_format=layout, copy=True))
                 for k, v in audio_kv
             ]
         if visual is None:

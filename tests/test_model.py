@@ -96,7 +96,7 @@ def test_batched_and_single_decoding_agree(
     keys: the encoder keys/values as caption.py holds them on a CPU with native bfloat16
     (key-major, attended as two batched products) or in float32 (PyTorch's SDPA)."""
     model, tok = default_model.model, default_model.tokenizer
-    model.decoder.cross_dtype = getattr(torch, keys) if keys == "bfloat16" else None
+    model.decoder.cross_dtype = torch.bfloat16 if keys == "bfloat16" else None
     try:
         _batched_and_single_decoding_agree(model, tok, jfk_audio, beam_size, shortest, trimmed)
     finally:
