@@ -12,12 +12,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.batch_pipeline import BatchOptions
 from app.distributed import Ranks
-from app.folder import OUTPUT_FORMATS, caption_files, find_jobs, media_seconds, write_failure_report
+from app.folder import (
+    OUTPUT_FORMATS,
+    caption_files,
+    find_jobs,
+    media_seconds,
+    write_failure_report,
+)
 from app.layout_args import add_layout_arguments, layout_options_from_args
 from app.model_args import add_model_arguments, load_model_from_args
 from app.options import SubtitleOptions
+from app.subtitle_run import BatchOptions, unheard_line
 from data.media import MEDIA_EXTENSIONS
 from model.search import DecodingOptions
 
@@ -142,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     seconds_bar = tqdm(total=round(media_seconds(jobs), 1), unit="s", disable=not show,
                        file=sys.stderr, dynamic_ncols=True, position=1, desc="media")  # fmt: skip
 
-    def on_file_done(job, error):
+    def on_file_done(job, error, unheard):
         if error:
             tqdm.write(error, file=sys.stderr)
+        if unheard:
+            tqdm.write(unheard_line(job.source, unheard), file=sys.stderr)
         files_bar.update(1)
 
     def on_seconds(seconds: float):
@@ -165,12 +173,21 @@ def main(argv: list[str] | None = None) -> int:
     files_bar.close()
     failed = problems + ranks.gather(summary.failed)
     done, skipped = ranks.total(len(summary.done)), ranks.total(len(summary.skipped))
+    unheard = ranks.gather(summary.unheard)
     if ranks.rank == 0:
         write_failure_report(args.out, failed)
         if not args.quiet:
             print(
                 f"caption.py: {done} subtitled, {skipped} already done, "
                 f"{len(failed)} failed; outputs in {args.out}",
+                file=sys.stderr,
+            )
+        if unheard:  # said even with --quiet: the subtitles leave out speech
+            stretches = sum(len(spans) for _, spans in unheard)
+            seconds = sum(end - start for _, spans in unheard for start, end in spans)
+            print(
+                f"caption.py: {stretches} stretch(es) of detected speech ({seconds:.1f} s) in "
+                f"{len(unheard)} file(s) got no words (times above and in the JSON output)",
                 file=sys.stderr,
             )
     ranks.close()

@@ -9,9 +9,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.batch_pipeline import BatchOptions, FileResult, failure_line, subtitle_files
+from app.file_reading import failure_line
 from app.options import SubtitleOptions
-from app.pipeline import subtitle
+from app.subtitle_run import (
+    BatchOptions,
+    FileResult,
+    file_details,
+    subtitle_file,
+    subtitle_files,
+)
 from data.atomic import atomic_write_text, remove_stale_temporaries
 from data.media import MEDIA_EXTENSIONS, MediaError, probe
 from data.subtitles import write_subtitles
@@ -32,6 +38,8 @@ class RunSummary:
     done: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, one-line error)
+    # Files with detected speech that got no words: (file, [(start, end) seconds]).
+    unheard: list[tuple[str, list[tuple[float, float]]]] = field(default_factory=list)
 
 
 def find_jobs(
@@ -84,7 +92,7 @@ def _one_by_one(
     options: SubtitleOptions,
     on_seconds: Callable[[float], None] | None,
 ) -> Iterator[FileResult]:
-    """Files in turn through `subtitle` (Whisper's long-form loop, captioning models)."""
+    """Files in turn through `subtitle_file` (Whisper's long-form loop, captioning models)."""
     for index, source in enumerate(sources):
         reported = 0.0
 
@@ -95,8 +103,8 @@ def _one_by_one(
                 reported = done
 
         try:
-            cues = subtitle(source, loaded, options, progress)
-            yield FileResult(index, source, cues, reported, None)
+            result = subtitle_file(source, loaded, options, progress)
+            yield FileResult(index, source, result.cues, reported, None)
         except MediaError as failure:
             yield FileResult(index, source, None, reported, str(failure))
         except (RuntimeError, ValueError, OSError) as failure:  # e.g. out of memory: next file
@@ -110,12 +118,13 @@ def caption_files(
     formats: tuple[str, ...] = ("srt",),
     options: SubtitleOptions | None = None,
     overwrite: bool = False,
-    on_file_done: Callable[[Job, str | None], None] | None = None,
+    on_file_done: Callable[[Job, str | None, list], None] | None = None,
     batch: BatchOptions | None = None,
     on_seconds: Callable[[float], None] | None = None,
 ) -> RunSummary:
     """Subtitle every job whose outputs are missing (all of them with `overwrite`).
-    on_file_done(job, error or None) is called after each file (skipped ones first);
+    on_file_done(job, error or None, unheard speech spans) is called after each file
+    (skipped ones first);
     on_seconds(s) as media seconds are done. Outputs are written as files finish."""
     options = options or SubtitleOptions()
     batch = batch or BatchOptions()
@@ -127,7 +136,7 @@ def caption_files(
         if not overwrite and all(t.exists() for t in output_paths(job, out_dir, formats)):
             summary.skipped.append(job.source)
             if on_file_done:
-                on_file_done(job, None)
+                on_file_done(job, None, [])
         else:
             todo.append(job)
     sources = [job.source for job in todo]
@@ -140,15 +149,18 @@ def caption_files(
         error = result.error
         if error is None:
             try:
+                details = file_details(result)
                 for target, fmt in zip(output_paths(job, out_dir, formats), formats, strict=True):
-                    write_subtitles(result.cues, target, fmt)
+                    write_subtitles(result.cues, target, fmt, details)
                 summary.done.append(job.source)
+                if result.unheard:
+                    summary.unheard.append((str(job.source), result.unheard))
             except OSError as failure:
                 error = f"{job.source}: cannot write subtitles: {failure}"
         if error:
             summary.failed.append((str(job.source), error))
         if on_file_done:
-            on_file_done(job, error)
+            on_file_done(job, error, [] if error else result.unheard)
     return summary
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.layout import LayoutOptions
-from app.speech import SpeechOptions
+from app.speech_regions import SpeechOptions
 from model.search import DecodingOptions
 
 

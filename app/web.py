@@ -25,7 +25,8 @@ import gradio as gr
 
 from app.layout import LayoutOptions
 from app.options import SubtitleOptions
-from app.pipeline import Progress, subtitle
+from app.subtitle_run import FileResult, file_details, subtitle_file, unheard_line
+from app.whisper_loop import Progress
 from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, probe
 from data.subtitles import Cue, SubtitleError, read_subtitles, write_subtitles
 from evaluation.caption_metrics import java_missing_note
@@ -120,9 +121,10 @@ def cue_rows(cues: list[Cue]) -> list[list[str]]:
     return [[clock(cue.start), clock(cue.end), cue.text.replace("\n", " ")] for cue in cues]
 
 
-def write_downloads(cues: list[Cue], folder: Path, stem: str, formats: list[str]) -> list[Path]:
+def write_downloads(result: FileResult, folder: Path, stem: str, formats: list[str]) -> list[Path]:
     """One file per format in `folder`, named after the upload, in `formats` order."""
-    return [write_subtitles(cues, folder / f"{stem}.{fmt}", fmt) for fmt in formats]
+    details = file_details(result)
+    return [write_subtitles(result.cues, folder / f"{stem}.{fmt}", fmt, details) for fmt in formats]
 
 
 def subtitle_upload(
@@ -133,14 +135,14 @@ def subtitle_upload(
     outputs: OutputFolders,
     formats: list[str],
     progress: Progress | None = None,
-) -> tuple[list[Cue], Path, list[Path]]:
-    """Subtitle one upload into a new output folder: (cues, the VTT the player shows,
+) -> tuple[FileResult, Path, list[Path]]:
+    """Subtitle one upload into a new output folder: (result, the VTT the player shows,
     downloads). Raises RequestError with a one-line message for anything the user
     should see."""
     media_path = Path(media_path)
     check_media(media_path, limits)
     try:
-        cues = subtitle(media_path, loaded, options, progress)
+        result = subtitle_file(media_path, loaded, options, progress)
     except MediaError as error:  # damage found only while decoding
         raise RequestError(f"{media_path.name}: {error.reason}") from None
     except (RuntimeError, ValueError, OSError) as error:  # e.g. out of GPU memory
@@ -148,8 +150,19 @@ def subtitle_upload(
         raise RequestError(f"{media_path.name}: {type(error).__name__}: {reason}") from None
     folder = outputs.new()
     # The player gets its own VTT, whatever the user chose to download.
-    player_vtt = write_subtitles(cues, folder / "player" / f"{media_path.stem}.vtt", "vtt")
-    return cues, player_vtt, write_downloads(cues, folder, media_path.stem, formats)
+    player_vtt = write_subtitles(result.cues, folder / "player" / f"{media_path.stem}.vtt", "vtt")
+    return result, player_vtt, write_downloads(result, folder, media_path.stem, formats)
+
+
+def subtitle_status(result: FileResult, name: str, seconds: float) -> str:
+    """The line above the player: how many cues, and any speech that got no words."""
+    count = len(result.cues)
+    status = f"{count} cue{'s' if count != 1 else ''} from `{name}` in {seconds:.1f} s."
+    if not result.cues and not result.unheard:
+        status += " No speech was found."
+    if result.unheard:  # the subtitles leave this speech out: say so
+        status += " **Warning:** " + unheard_line(name, result.unheard) + "."
+    return status
 
 
 def _public_names(report: dict, names: dict[str, str]) -> dict:
@@ -286,17 +299,13 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             progress(done / total if total else 1.0, desc=f"Subtitled {done:.0f} of {total:.0f} s")
 
         try:
-            cues, player_vtt, downloads = subtitle_upload(
+            result, player_vtt, downloads = subtitle_upload(
                 media, loaded, options, limits, outputs, formats, report
             )
         except RequestError as error:
             raise gr.Error(str(error), print_exception=False) from None
-        status = (
-            f"{len(cues)} cue{'s' if len(cues) != 1 else ''} from `{Path(media).name}` "
-            f"in {time.monotonic() - started:.1f} s."
-        )
-        if not cues:
-            status += " No speech was found."
+        status = subtitle_status(result, Path(media).name, time.monotonic() - started)
+        cues = result.cues
         video = gr.Video(value=str(media), subtitles=str(player_vtt))
         return video, status, cue_rows(cues), [str(path) for path in downloads]
 

@@ -41,7 +41,7 @@ def child(path: str, with_vision: bool) -> None:
     import torch
 
     from app.options import SubtitleOptions
-    from app.pipeline import subtitle
+    from app.subtitle_run import subtitle
     from model.checkpoint import load_model
     from model.search import DecodingOptions
 

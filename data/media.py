@@ -29,6 +29,9 @@ import av.logging
 import av.stream
 import numpy as np
 
+# Hz: the audio every stage reads (Whisper's front end and silero-vad both take 16 kHz).
+SAMPLE_RATE = 16000
+
 MEDIA_EXTENSIONS = frozenset(
     "." + ext
     for ext in (
@@ -163,7 +166,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         container.close()
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The whole file's audio as float32 mono in [-1, 1], shape (T,) at ``sample_rate``.
 
     A file without an audio stream gives silence (zeros) for its duration.
@@ -191,7 +194,9 @@ class MediaReader:
     decodes a video frame.
     """
 
-    def __init__(self, path, sample_rate: int = 16000, fps: float = 1.0, frame_size: int = 224):
+    def __init__(
+        self, path, sample_rate: int = SAMPLE_RATE, fps: float = 1.0, frame_size: int = 224
+    ):
         self.path = os.fspath(path)
         self.sample_rate = int(sample_rate)
         self.fps = float(fps)

@@ -87,22 +87,27 @@ def _as_ssafile(cues: list[Cue]) -> pysubs2.SSAFile:
     return subs
 
 
-def format_subtitles(cues: list[Cue], fmt: str) -> str:
-    """The text of a subtitle file in `fmt` ("srt", "vtt", "json" or "txt")."""
+def format_subtitles(cues: list[Cue], fmt: str, details: dict | None = None) -> str:
+    """The text of a subtitle file in `fmt` ("srt", "vtt", "json" or "txt"). JSON is
+    {"cues": [{"start", "end", "text"}...], **details}: what the run found about the file
+    (details are JSON-ready values) travels with its cues."""
     fmt = fmt.lower()
     if fmt in ("srt", "vtt"):
         return _as_ssafile(cues).to_string(fmt)
     if fmt == "json":
         rows = [{"start": cue.start, "end": cue.end, "text": cue.text} for cue in cues]
-        return json.dumps(rows, ensure_ascii=False, indent=1) + "\n"
+        return json.dumps({"cues": rows, **(details or {})}, ensure_ascii=False, indent=1) + "\n"
     if fmt == "txt":
         return "".join(" ".join(cue.text.split()) + "\n" for cue in cues)
     raise ValueError(f"unknown subtitle format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
-def write_subtitles(cues: list[Cue], path: str | os.PathLike, fmt: str | None = None) -> Path:
-    """Write `cues` to `path` atomically; the format comes from `fmt` or the extension."""
-    return atomic_write_text(path, format_subtitles(cues, subtitle_format(path, fmt)))
+def write_subtitles(
+    cues: list[Cue], path: str | os.PathLike, fmt: str | None = None, details: dict | None = None
+) -> Path:
+    """Write `cues` to `path` atomically; the format comes from `fmt` or the extension;
+    `details` go into JSON only."""
+    return atomic_write_text(path, format_subtitles(cues, subtitle_format(path, fmt), details))
 
 
 # ---------------------------------------------------------------------------- reading
@@ -235,6 +240,8 @@ def _parse_json(path: Path, text: str) -> list[Cue]:
         rows = json.loads(text)
     except json.JSONDecodeError as error:
         raise SubtitleError(path, f"invalid JSON: {error.msg}", error.lineno) from None
+    if isinstance(rows, dict) and "cues" in rows:  # avsub's own JSON: cues and details
+        rows = rows["cues"]
     if not isinstance(rows, list):
         raise SubtitleError(path, 'expected a JSON list of {"start", "end", "text"}')
     cues = []
@@ -258,7 +265,7 @@ def _sniff_format(path: Path, text: str) -> str:
     head = text.lstrip()
     if head.startswith("WEBVTT"):
         return "vtt"
-    if head.startswith("["):
+    if head.startswith(("[", "{")):
         return "json"
     if "-->" in head:
         return "srt"

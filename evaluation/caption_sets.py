@@ -35,7 +35,7 @@ def load_json(path: str | os.PathLike):
 def is_caption_set(data) -> bool:
     """Whether parsed JSON is a caption set rather than a subtitle file (a list of timed cues)."""
     if isinstance(data, dict):
-        return True
+        return not isinstance(data.get("cues"), list)  # {"cues": [...]}: avsub's subtitles
     return isinstance(data, list) and (
         not data or (isinstance(data[0], dict) and "caption" in data[0])
     )

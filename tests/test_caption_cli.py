@@ -71,7 +71,7 @@ def test_good_files_are_done_and_mirror_the_tree(mixed_run):
         for ext in ("srt", "vtt", "json", "txt"):
             assert (out / f"{stem}.{ext}").exists(), f"{stem}.{ext} missing"
     assert "fellow Americans" in (out / "talks/jfk.txt").read_text()
-    assert json.loads((out / "talks/jfk.json").read_text())[0]["start"] == pytest.approx(
+    assert json.loads((out / "talks/jfk.json").read_text())["cues"][0]["start"] == pytest.approx(
         0.0, abs=0.5
     )
 

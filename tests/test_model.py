@@ -208,9 +208,11 @@ def test_key_major_attention_equals_sdpa(rows_per_window):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_caption_holds_keys_and_with_int8_the_encoder_in_bfloat16_where_native(monkeypatch, native):
+def test_caption_holds_keys_and_by_default_the_encoder_in_bfloat16_where_native(
+    monkeypatch, native
+):
     """On a CPU with bfloat16 instructions: the encoder keys/values always, the audio
-    encoder with --int8 (model/cpu_precision.py). Without them: float32 throughout."""
+    encoder too unless --float32 (model/cpu_precision.py). Without them: float32 throughout."""
     import argparse
 
     import model.cpu_precision
@@ -218,8 +220,8 @@ def test_caption_holds_keys_and_with_int8_the_encoder_in_bfloat16_where_native(m
 
     monkeypatch.setattr(model.cpu_precision, "native_bfloat16", lambda: native)
     held = []
-    for int8 in (False, True):
-        args = argparse.Namespace(model="default", device="cpu", tokenizer=None, int8=int8)
+    for float32 in (True, False):
+        args = argparse.Namespace(model="default", device="cpu", tokenizer=None, float32=float32)
         loaded = load_model_from_args(args, "x").model
         held.append((loaded.decoder.cross_dtype, loaded.encoder.conv1.weight.dtype))
     if native:
@@ -231,7 +233,7 @@ def test_caption_holds_keys_and_with_int8_the_encoder_in_bfloat16_where_native(m
 def test_caption_start_up_does_not_import_torchvision():
     code = (
         "import sys; from app.model_args import load_model_from_args; import argparse; "
-        "args = argparse.Namespace(model='default', device='cpu', tokenizer=None, int8=True); "
+        "args = argparse.Namespace(model='default', device='cpu', tokenizer=None, float32=False); "
         "assert load_model_from_args(args, 'x') is not None; "
         "print('torchvision' in sys.modules)"
     )

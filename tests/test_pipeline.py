@@ -11,7 +11,8 @@ import pytest
 from torch import nn
 
 from app.options import SubtitleOptions
-from app.pipeline import subtitle, transcribe
+from app.subtitle_run import subtitle
+from app.whisper_loop import transcribe
 from data.media import MediaReader
 from data.subtitles import read_subtitles
 from model.search import DecodingOptions
@@ -125,7 +126,7 @@ def test_file_and_array_inputs_give_the_same_mel(jfk_audio, tmp_path):
 
 
 def test_int8_decoder_keeps_the_example_transcript():
-    """--int8: the decoder's MLPs, encoder key/value projections and output projection in
+    """The default CPU setting: the decoder's MLPs, encoder key/value projections and output projection in
     int8 (the per-step square projections stay float32: faster there), same words."""
     from model.checkpoint import load_model
     from model.quantize import quantize_int8

@@ -54,9 +54,15 @@ def test_txt_is_one_cue_per_line():
     ]
 
 
-def test_json_holds_seconds():
-    rows = json.loads(format_subtitles(CUES[:1], "json"))
-    assert rows == [{"start": 0.5, "end": 2.0, "text": "Hello there,\nGeneral Kenobi!"}]
+def test_json_holds_seconds_and_the_run_details():
+    data = json.loads(format_subtitles(CUES[:1], "json", {"speech_without_words": []}))
+    assert data["cues"] == [{"start": 0.5, "end": 2.0, "text": "Hello there,\nGeneral Kenobi!"}]
+    assert data["speech_without_words"] == []
+
+
+def test_a_plain_list_of_cues_still_reads(tmp_path):
+    (tmp_path / "list.json").write_text('[{"start": 0.5, "end": 2, "text": "hi"}]')
+    assert read_subtitles(tmp_path / "list.json") == [Cue(0.5, 2.0, "hi")]
 
 
 @pytest.mark.parametrize("fmt", ["srt", "vtt", "json"])

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 import caption
 import train
 from app.options import SubtitleOptions
-from app.pipeline import caption_windows
+from app.whisper_loop import caption_windows
 from data import synthetic
 from data.media import MediaReader
 from data.subtitles import read_subtitles

@@ -1,16 +1,9 @@
-"""Where people speak: silero-vad speech probabilities -> speech regions -> decoding chunks.
+"""Stage 2, where people speak: audio -> silero-vad speech probabilities -> speech regions.
 
-silero-vad's streaming model is fed one 32-ms frame at a time from Python (~100x real time
-on one core). Its package also ships the same network exported to run a whole sequence of
-frames in one ONNX call (the "sequence" model, bit-exact with the streaming one): here a
-block of audio is cut into streams, each warmed up on the second before it (see
-SpeechDetector), and each stream is one call. Finding the probabilities needs only numpy
-and onnxruntime: no PyTorch tensors per frame, and silero_vad's package (whose import sets
-PyTorch to one thread) is imported only for its region rules. Probabilities come out per
-512-sample frame; silero-vad's
-`get_speech_timestamps_from_probs` turns them into speech regions, `padded_regions` widens
-them into the audio the decoder reads, and `plan_chunks` packs those into windows of at
-most 25 s of speech.
+Probabilities come from the sequence variant of silero-vad's ONNX model (the same network
+as its streaming model, run over a whole stream of frames in one call), so this stage needs
+only numpy and onnxruntime; silero-vad's own `get_speech_timestamps_from_probs` turns them
+into regions. `padded_regions` widens the regions into the audio the decoder reads.
 """
 
 from __future__ import annotations
@@ -18,16 +11,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from data.subtitles import Word
+from data.media import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 FRAME = 512  # samples per speech probability (32 ms), fixed by the model
 
 
@@ -44,42 +35,6 @@ class SpeechOptions:
     # window's very end Whisper starts repeating itself (seen on three joined copies of
     # examples/jfk.mp4), and the repeated words all land on one instant.
     max_chunk: float = 25.0
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Speech regions decoded as one window: their audio is joined end to end, the silence
-    between them left out, so a window holds up to 30 s of speech rather than 30 s of
-    clock time and nothing is decoded over the silences."""
-
-    regions: tuple[tuple[float, float], ...]  # (start, end) seconds in the media
-
-    @property
-    def start(self) -> float:
-        return self.regions[0][0]
-
-    @property
-    def end(self) -> float:
-        return self.regions[-1][1]
-
-    @property
-    def speech_seconds(self) -> float:
-        return sum(end - start for start, end in self.regions)
-
-    def to_media(self, start: float, end: float) -> tuple[float, float]:
-        """A span on the joined audio's clock -> the same span in the media, inside the
-        one region that holds its middle (a word never straddles a removed silence)."""
-        middle = (start + end) / 2
-        offset = 0.0
-        for region_start, region_end in self.regions:
-            length = region_end - region_start
-            if middle < offset + length or (region_start, region_end) == self.regions[-1]:
-                lo = region_start + max(0.0, start - offset)
-                hi = region_start + min(length, end - offset)
-                lo = min(lo, region_end)
-                return lo, max(lo, hi)
-            offset += length
-        raise AssertionError("unreachable: the last region takes every remaining span")
 
 
 SEQUENCE_MODEL = "silero_vad_16k_sequence.onnx"
@@ -246,46 +201,3 @@ def padded_regions(
         else:
             regions.append((start, end))
     return regions
-
-
-def snap_to_speech(words: list[Word], speech: list[tuple[float, float]]) -> list[Word]:
-    """Word edges that fall outside every speech region move onto the nearest speech inside
-    the word: the alignment tends to start a window's first word at the window's (padded)
-    start, seconds before the voice."""
-    if not speech:
-        return list(words)
-    starts = [start for start, _ in speech]
-    snapped = []
-    for word in words:
-        start, end = word.start, word.end
-        i = bisect_right(starts, start) - 1  # the region starting at or before `start`
-        if i < 0 or start >= speech[i][1]:  # in a silence: go to the next region's start
-            following = speech[i + 1][0] if i + 1 < len(speech) else None
-            if following is not None and following < end:
-                start = following
-        j = bisect_right(starts, end) - 1
-        if j >= 0 and speech[j][1] < end and speech[j][1] > start:  # ends in a silence
-            end = speech[j][1]
-        snapped.append(Word(start, end, word.text, word.probability))
-    return snapped
-
-
-def plan_chunks(regions: list[tuple[float, float]], options: SpeechOptions) -> list[Chunk]:
-    """Pack consecutive speech regions into chunks of at most `max_chunk` seconds of speech;
-    a region longer than that is cut into equal pieces."""
-    pieces = []
-    for start, end in regions:
-        n = max(1, int(np.ceil((end - start) / options.max_chunk - 1e-9)))
-        step = (end - start) / n
-        pieces.extend((start + i * step, start + (i + 1) * step) for i in range(n))
-    chunks: list[Chunk] = []
-    current: list[tuple[float, float]] = []
-    for piece in pieces:
-        length = sum(e - s for s, e in current) + piece[1] - piece[0]
-        if current and length > options.max_chunk + 1e-9:
-            chunks.append(Chunk(tuple(current)))
-            current = []
-        current.append(piece)
-    if current:
-        chunks.append(Chunk(tuple(current)))
-    return chunks

@@ -1,6 +1,7 @@
-"""From a media file to timed subtitles with an AVCaptioner.
+"""Whisper's own sequential long-form loop (`--no-vad`), the alternative to the speech-chunk
+stages: 30 s windows over the whole file, no voice activity, segment timing.
 
-Whisper's long-form loop: 30 s windows; each window's frames go to the FrameEncoder (only
+The loop: 30 s windows; each window's frames go to the FrameEncoder (only
 when the visual gates are non-zero); the next window starts at the last complete
 timestamp pair; silent windows (no-speech probability) are skipped; the previous text
 conditions the next window. Media are read window by window, so memory stays flat.
@@ -11,15 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from app.batch_pipeline import BatchOptions, subtitle_files
 from app.layout import LayoutOptions, layout_segment
 from app.options import SubtitleOptions
-from data.media import MediaError, MediaReader, probe
+from data.media import SAMPLE_RATE, MediaReader
 from data.subtitles import Cue
 from model.audio import (
     CHUNK_SECONDS,
@@ -27,7 +26,6 @@ from model.audio import (
     HOP_LENGTH,
     INPUT_STRIDE,
     N_FRAMES,
-    SAMPLE_RATE,
     TIME_PRECISION,
     window_mel,
 )
@@ -245,39 +243,14 @@ def segments_to_cues(
     return cues
 
 
-def subtitle_with_vad(
+def whisper_loop_cues(
     path: str | os.PathLike,
     loaded: LoadedModel,
     options: SubtitleOptions,
-    progress: Progress | None,
-) -> list[Cue]:
-    """One file through the batched speech-chunk pipeline (its chunks batched together)."""
-    total = probe(path).duration
-    done = 0.0
-
-    def on_seconds(seconds: float):
-        nonlocal done
-        done += seconds
-        if progress is not None:
-            progress(min(done, total), total)
-
-    batch = BatchOptions(workers=0)
-    (result,) = subtitle_files([Path(path)], loaded, options, batch, on_seconds)
-    if result.error:
-        raise MediaError(str(path), result.error.removeprefix(f"{path}: "))
-    return result.cues
-
-
-def subtitle(
-    path: str | os.PathLike,
-    loaded: LoadedModel,
-    options: SubtitleOptions | None = None,
     progress: Progress | None = None,
-) -> list[Cue]:
-    """Subtitle one media file. Raises data.media.MediaError for unreadable media."""
-    options = options or SubtitleOptions()
-    if options.vad and loaded.tokenizer.timestamps:
-        return subtitle_with_vad(path, loaded, options, progress)
+) -> tuple[list[Cue], float]:
+    """One file through Whisper's sequential loop (a captioning model: one caption per
+    window) -> (cues, duration in seconds). Raises data.media.MediaError for bad media."""
     fps = options.fps or loaded.model.config.frames_per_second
     with MediaReader(
         path, SAMPLE_RATE, fps=fps, frame_size=loaded.model.config.frame_size
@@ -286,4 +259,5 @@ def subtitle(
             segments = transcribe(reader, loaded, options, progress)
         else:
             segments = caption_windows(reader, loaded, options, progress)
-        return segments_to_cues(segments, options.layout, reader.info.duration)
+        duration = reader.info.duration
+    return segments_to_cues(segments, options.layout, duration), duration
