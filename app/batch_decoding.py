@@ -179,8 +179,10 @@ def _outcome(item: ChunkInput, words: list[Word], spoken_until: float) -> ChunkO
             outcome.unheard = list(item.speech)
         return outcome
     rest = item.part(spoken_until, item.seconds, Attempt.REST) if words else None
+    # Each rest is at least REST_SECONDS shorter than its chunk, so continuing ends.
     if (
         rest is not None
+        and spoken_until >= REST_SECONDS
         and item.seconds - spoken_until >= REST_SECONDS
         and _seconds(rest.speech) >= REST_SPEECH
     ):

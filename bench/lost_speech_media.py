@@ -38,6 +38,7 @@ VOICES = (
     "en-gb+f2",
 )
 FILLERS = ("um", "uh", "er", "hmm")
+CLIP_SECONDS = 45.0  # about; each clip ends after the pair that passes it
 # (kind, SNR in dB): None is clean speech.
 CONDITIONS = (
     ("clean", None),
@@ -129,7 +130,9 @@ def clip_audio(index: int, rng: np.random.Generator, target: float) -> tuple[np.
     return audio, Clip(name, " ".join(words), len(audio) / SAMPLE_RATE, voice, rate, condition)
 
 
-def build_set(out: Path, count: int = 40, seconds: float = 45.0, seed: int = 0) -> list[Clip]:
+def build_set(
+    out: Path, count: int = 40, seconds: float = CLIP_SECONDS, seed: int = 0
+) -> list[Clip]:
     """`count` clips of about `seconds` each as out/clipNN.mp4, with out/clips.json; reused
     when out/clips.json exists for the same settings."""
     manifest = out / "clips.json"
