@@ -16,12 +16,20 @@ unit) raise ``MediaError``. Damage a decoder conceals by itself (H.264 error
 concealment), or that a demuxer skips (Matroska resyncs past a broken cluster), is
 passed through as every player would; audio stays in sync because gaps in the
 audio timestamps are filled with silence.
+
+A header's duration is not trusted where FFmpeg only estimates it (raw ADTS AAC, MP3,
+other elementary streams): ``probe`` measures those from their packets, and a reader
+opened inside ``duration_limit(seconds)`` stops with ``MediaTooLong`` as soon as it decodes
+past the limit, whatever the header said.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import av
@@ -40,6 +48,8 @@ MEDIA_EXTENSIONS = frozenset(
 # Signatures of common containers: a file that starts like one but cannot be opened
 # is "truncated or corrupt"; anything else is "not a media file".
 _SIGNATURES = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\x1a\x45\xdf\xa3", b"\x30\x26\xb2\x75")
+# Raw elementary streams have no index: FFmpeg guesses their duration from the bit rate.
+_ESTIMATED_FORMATS = frozenset("aac mp3 ac3 eac3 dts h264 hevc m4v mpegvideo".split())
 _GAP_TOLERANCE = 0.02  # seconds; larger holes between audio frames are filled with zeros
 _END_TOLERANCE = 0.25  # seconds of codec padding trimmed at the end of an audio stream
 
@@ -51,6 +61,31 @@ class MediaError(Exception):
         self.path = str(path)
         self.reason = " ".join(str(reason).split())  # one line, whatever FFmpeg said
         super().__init__(f"{self.path}: {self.reason}")
+
+
+class MediaTooLong(MediaError):
+    """Decoding went past the ``duration_limit`` in force: ``seconds`` were decoded."""
+
+    def __init__(self, path: str, seconds: float, limit: float):
+        self.seconds, self.limit = seconds, limit
+        super().__init__(
+            path, f"longer than the limit of {limit / 60:g} minutes (found while decoding)"
+        )
+
+
+# Set by duration_limit() around a request, read by every MediaReader opened inside it, so
+# that callers deep in a pipeline need not pass the limit through.
+_DURATION_LIMIT: ContextVar[float | None] = ContextVar("duration_limit", default=None)
+
+
+@contextmanager
+def duration_limit(seconds: float | None) -> Iterator[None]:
+    """Readers opened inside the block raise MediaTooLong past ``seconds`` of media."""
+    token = _DURATION_LIMIT.set(seconds)
+    try:
+        yield
+    finally:
+        _DURATION_LIMIT.reset(token)
 
 
 @dataclass(frozen=True)
@@ -121,21 +156,25 @@ def _stream_end(stream, origin: float) -> float | None:
     return float(start + stream.duration * stream.time_base) - origin
 
 
-def _scan_duration(path: str, container) -> float:
-    """Duration from packet timestamps, for files whose header does not say."""
+def _scan_duration(path: str, container, longest: float = math.inf) -> float:
+    """Duration from packet timestamps (no decoding), for files whose header does not say
+    or only estimates; stops once past ``longest`` seconds."""
     origin, end = _origin(container), 0.0
     try:
         for packet in container.demux():
             if packet.pts is not None and packet.time_base is not None:
                 stop = (packet.pts + (packet.duration or 0)) * packet.time_base
                 end = max(end, float(stop) - origin)
+                if end > longest:
+                    break
     except av.FFmpegError as err:
         raise MediaError(path, f"truncated or corrupt ({_ffmpeg_reason(err)})") from err
     return end
 
 
-def probe(path: str | os.PathLike) -> MediaInfo:
-    """Read the header of ``path`` (no decoding unless the duration is unknown)."""
+def probe(path: str | os.PathLike, longest: float = math.inf) -> MediaInfo:
+    """Read the header of ``path``; its packets are read (not decoded) when the header
+    does not say the duration or only estimates it, up to ``longest`` seconds."""
     path = os.fspath(path)
     container = _open(path)
     try:
@@ -143,11 +182,13 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         if audio is None and video is None:
             raise MediaError(path, "no audio or video stream")
         origin = _origin(container)
-        if container.duration is not None and container.duration > 0:
+        if set(container.format.name.split(",")) & _ESTIMATED_FORMATS:
+            duration = _scan_duration(path, container, longest)
+        elif container.duration is not None and container.duration > 0:
             duration = container.duration / av.time_base
         else:
             ends = [e for e in (_stream_end(audio, origin), _stream_end(video, origin)) if e]
-            duration = max(ends) if ends else _scan_duration(path, container)
+            duration = max(ends) if ends else _scan_duration(path, container, longest)
         rate = (video.average_rate or video.guessed_rate) if video is not None else None
         return MediaInfo(
             path=path,
@@ -196,7 +237,10 @@ class MediaReader:
         self.sample_rate = int(sample_rate)
         self.fps = float(fps)
         self.frame_size = int(frame_size)
-        self.info = probe(self.path)
+        self.limit = _DURATION_LIMIT.get()  # seconds of media decoded at most, None: any
+        self.info = probe(self.path, self.limit + 1 if self.limit is not None else math.inf)
+        if self.limit is not None and self.info.duration > self.limit + _END_TOLERANCE:
+            raise MediaTooLong(self.path, self.info.duration, self.limit)
         self._audio_in = self._video_in = None
         # Audio state: samples [base, base + len(buf)) of the 16 kHz timeline.
         self._abuf = np.zeros(0, np.float32)
@@ -234,6 +278,12 @@ class MediaReader:
         container = self._audio_in if kind == "audio" else self._video_in
         container.close()
         raise error from err
+
+    def _past_limit(self, kind: str, seconds: float):
+        """Raise (and keep raising) MediaTooLong once ``seconds`` decoded pass the limit."""
+        if self.limit is not None and seconds > self.limit + _END_TOLERANCE:
+            self._failed[kind] = MediaTooLong(self.path, seconds, self.limit)
+            raise self._failed[kind]
 
     def _check(self, kind: str, start: float, last: float):
         if kind in self._failed:
@@ -293,6 +343,7 @@ class MediaReader:
                 padded = limit is not None and limit < have <= limit + tol
                 self._aend = limit if padded else have
                 break
+            self._past_limit("audio", (have + sum(map(len, chunks))) / sr)
             for chunk in chunks:
                 if have + len(chunk) <= s0:  # wholly before the span: not kept
                     have += len(chunk)
@@ -332,10 +383,13 @@ class MediaReader:
             self._fail("video", err)
         if frame is None:
             return None
-        if frame.time is not None:
-            return frame.time - self._vorigin, frame
         previous = self._next or self._cur  # no timestamp: one frame after the last
-        return (previous[0] + self._vstep if previous else 0.0), frame
+        if frame.time is not None:
+            time = frame.time - self._vorigin
+        else:
+            time = previous[0] + self._vstep if previous else 0.0
+        self._past_limit("video", time)
+        return time, frame
 
     def _frame_at(self, t: float) -> av.VideoFrame | None:
         """The frame shown at time ``t`` (never decreasing between calls); None past the end."""
