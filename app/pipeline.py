@@ -250,8 +250,10 @@ def subtitle_with_vad(
     loaded: LoadedModel,
     options: SubtitleOptions,
     progress: Progress | None,
+    batch: BatchOptions | None = None,
 ) -> list[Cue]:
-    """One file through the batched speech-chunk pipeline (its chunks batched together)."""
+    """One file through the batched speech-chunk pipeline (its chunks batched together);
+    `batch`: default BatchOptions, read in this thread."""
     total = probe(path).duration
     done = 0.0
 
@@ -261,7 +263,7 @@ def subtitle_with_vad(
         if progress is not None:
             progress(min(done, total), total)
 
-    batch = BatchOptions(workers=0)
+    batch = batch or BatchOptions(workers=0)
     (result,) = subtitle_files([Path(path)], loaded, options, batch, on_seconds)
     if result.error:
         raise MediaError(str(path), result.error.removeprefix(f"{path}: "))
@@ -273,11 +275,13 @@ def subtitle(
     loaded: LoadedModel,
     options: SubtitleOptions | None = None,
     progress: Progress | None = None,
+    batch: BatchOptions | None = None,
 ) -> list[Cue]:
-    """Subtitle one media file. Raises data.media.MediaError for unreadable media."""
+    """Subtitle one media file. Raises data.media.MediaError for unreadable media.
+    `batch`: how speech chunks are batched (the VAD path only)."""
     options = options or SubtitleOptions()
     if options.vad and loaded.tokenizer.timestamps:
-        return subtitle_with_vad(path, loaded, options, progress)
+        return subtitle_with_vad(path, loaded, options, progress, batch)
     fps = options.fps or loaded.model.config.frames_per_second
     with MediaReader(
         path, SAMPLE_RATE, fps=fps, frame_size=loaded.model.config.frame_size

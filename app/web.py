@@ -20,25 +20,27 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from app.batch_pipeline import BatchOptions
 from app.layout import LayoutOptions
 from app.options import SubtitleOptions
 from app.pipeline import Progress, subtitle
 from app.web_guard import (
     GuardedBlocks,
-    MediaFile,
     client_gone,
     log,
     paths_in_queue,
+    paths_only,
     refuse,
 )
 from app.web_janitor import KEEP_OUTPUTS_SECONDS, Janitor
-from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, duration_limit, probe
+from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, decode_limits, probe
 from data.subtitles import Cue, SubtitleError, read_subtitles, write_subtitles
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError, load_hypotheses, load_references
@@ -147,6 +149,12 @@ def write_downloads(cues: list[Cue], folder: Path, stem: str, formats: list[str]
     return [write_subtitles(cues, folder / f"{stem}.{fmt}", fmt) for fmt in formats]
 
 
+def web_batch(loaded: LoadedModel) -> BatchOptions:
+    """Small batches on a CPU: a request can be stopped after each (a batch of 8 speech
+    chunks takes tens of seconds there), and a CPU encodes one window at a time anyway."""
+    return BatchOptions(batch_size=8 if loaded.model.device.type == "cuda" else 2, workers=0)
+
+
 def subtitle_upload(
     media_path: str | Path,
     loaded: LoadedModel,
@@ -155,16 +163,17 @@ def subtitle_upload(
     outputs: OutputFolders,
     formats: list[str],
     progress: Progress | None = None,
+    check: Callable[[], None] | None = None,
 ) -> tuple[list[Cue], Path, list[Path]]:
     """Subtitle one upload into a new output folder: (cues, the VTT the player shows,
     downloads). Raises RequestError with a one-line message for anything the user
-    should see."""
+    should see. `check()` runs before every read of the media and may raise to stop."""
     media_path = Path(media_path)
     check_media(media_path, limits)
     try:
         # The header may understate the duration: decoding stops at the limit.
-        with duration_limit(limits.max_minutes * 60):
-            cues = subtitle(media_path, loaded, options, progress)
+        with decode_limits(limits.max_minutes * 60, check):
+            cues = subtitle(media_path, loaded, options, progress, web_batch(loaded))
     except MediaError as error:  # damage or length found only while decoding
         raise RequestError(f"{media_path.name}: {error.reason}") from None
     except (RuntimeError, ValueError, OSError) as error:  # e.g. out of GPU memory
@@ -312,15 +321,18 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
         progress(0.0, desc="Starting")
         started = time.monotonic()
 
-        def report(done: float, total: float) -> None:
+        def still_wanted() -> None:
             if client_gone():  # between steps: nobody is waiting for the rest
                 raise ClientGone()
+
+        def report(done: float, total: float) -> None:
+            still_wanted()
             progress(done / total if total else 1.0, desc=f"Subtitled {done:.0f} of {total:.0f} s")
 
         try:
             options = request_options(beam_size, line_width, fps, max_cps, max_duration)
             cues, player_vtt, downloads = subtitle_upload(
-                media, loaded, options, limits, outputs, formats, report
+                media, loaded, options, limits, outputs, formats, report, still_wanted
             )
         except RequestError as error:
             raise refuse(str(error)) from None
@@ -365,11 +377,13 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
         with gr.Tab("Subtitle"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    media = MediaFile(
-                        label="Video or audio file",
-                        file_types=sorted(MEDIA_EXTENSIONS),
-                        type="filepath",
-                        elem_id="media-upload",
+                    media = paths_only(
+                        gr.File(
+                            label="Video or audio file",
+                            file_types=sorted(MEDIA_EXTENSIONS),
+                            type="filepath",
+                            elem_id="media-upload",
+                        )
                     )
                     gr.Markdown(
                         f"Up to {limits.max_file_mb:g} MB and {limits.max_minutes:g} minutes."
@@ -423,17 +437,21 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             )
         with gr.Tab("Score"):
             with gr.Row():
-                hyp = MediaFile(
-                    label="Hypothesis (SRT, VTT, JSON cues or caption set)",
-                    file_types=SCORE_FILE_TYPES,
-                    type="filepath",
-                    elem_id="hyp-upload",
+                hyp = paths_only(
+                    gr.File(
+                        label="Hypothesis (SRT, VTT, JSON cues or caption set)",
+                        file_types=SCORE_FILE_TYPES,
+                        type="filepath",
+                        elem_id="hyp-upload",
+                    )
                 )
-                ref = MediaFile(
-                    label="Reference (same kind)",
-                    file_types=SCORE_FILE_TYPES,
-                    type="filepath",
-                    elem_id="ref-upload",
+                ref = paths_only(
+                    gr.File(
+                        label="Reference (same kind)",
+                        file_types=SCORE_FILE_TYPES,
+                        type="filepath",
+                        elem_id="ref-upload",
+                    )
                 )
             score = gr.Button("Score", variant="primary", elem_id="score-button")
             metrics = gr.Markdown(elem_id="score-table")

@@ -9,7 +9,7 @@
 - `GuardedBlocks`: gr.Blocks whose input checks (inputs missing, of the wrong type, a
   file the client did not upload) answer with one line and log one line, never a
   traceback.
-- `MediaFile`: gr.File without the empty temporary file gr.File writes per request.
+- `paths_only`: a gr.File without the empty temporary file gr.File writes per request.
 
 Gradio keeps its queue in `Blocks._queue` (events waiting per concurrency id, events
 running in `active_jobs`, each with the request that joined it); this module reads it and
@@ -227,18 +227,20 @@ class GuardedBlocks(gr.Blocks):
             raise refuse(f"bad request: {one_line(error)}") from None
 
 
-class MediaFile(gr.File):
-    """gr.File (type "filepath") that hands over the upload's path without creating the
-    empty temporary file gr.File leaves behind on every request."""
+def paths_only(upload: gr.File) -> gr.File:
+    """`upload` (type "filepath") hands the callback the upload's path without the empty
+    temporary file gr.File writes on every request; a subclass would do, but Gradio writes
+    a .pyi stub beside the module of every component subclass."""
 
-    is_template = True  # shown by the front end as a plain File
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         if payload is None:
             return None
         path = payload.path
-        if self.file_types and not client_utils.is_valid_file(path, self.file_types):
+        if upload.file_types and not client_utils.is_valid_file(path, upload.file_types):
             raise refuse(
-                f"{Path(path).name}: invalid file type; upload one of {', '.join(self.file_types)}"
+                f"{Path(path).name}: invalid file type; upload one of {', '.join(upload.file_types)}"
             )
         return path
+
+    upload.preprocess = preprocess
+    return upload

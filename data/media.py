@@ -19,15 +19,16 @@ audio timestamps are filled with silence.
 
 A header's duration is not trusted where FFmpeg only estimates it (raw ADTS AAC, MP3,
 other elementary streams): ``probe`` measures those from their packets, and a reader
-opened inside ``duration_limit(seconds)`` stops with ``MediaTooLong`` as soon as it decodes
-past the limit, whatever the header said.
+opened inside ``decode_limits(seconds)`` stops with ``MediaTooLong`` as soon as it decodes
+past the limit, whatever the header said; its ``check`` runs before every read, so a
+caller can stop a long read (e.g. when nobody waits for the result any more).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class MediaError(Exception):
 
 
 class MediaTooLong(MediaError):
-    """Decoding went past the ``duration_limit`` in force: ``seconds`` were decoded."""
+    """Decoding went past the ``decode_limits`` in force: ``seconds`` were decoded."""
 
     def __init__(self, path: str, seconds: float, limit: float):
         self.seconds, self.limit = seconds, limit
@@ -73,19 +74,24 @@ class MediaTooLong(MediaError):
         )
 
 
-# Set by duration_limit() around a request, read by every MediaReader opened inside it, so
-# that callers deep in a pipeline need not pass the limit through.
-_DURATION_LIMIT: ContextVar[float | None] = ContextVar("duration_limit", default=None)
+# Set by decode_limits() around a request, read by every MediaReader opened inside it, so
+# that callers deep in a pipeline need not pass them through.
+_LIMITS: ContextVar[tuple[float | None, Callable[[], None] | None]] = ContextVar(
+    "decode_limits", default=(None, None)
+)
 
 
 @contextmanager
-def duration_limit(seconds: float | None) -> Iterator[None]:
-    """Readers opened inside the block raise MediaTooLong past ``seconds`` of media."""
-    token = _DURATION_LIMIT.set(seconds)
+def decode_limits(
+    max_seconds: float | None = None, check: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Readers opened inside the block raise MediaTooLong past ``max_seconds`` of media and
+    call ``check()`` (which may raise to stop the read) before every read."""
+    token = _LIMITS.set((max_seconds, check))
     try:
         yield
     finally:
-        _DURATION_LIMIT.reset(token)
+        _LIMITS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -237,7 +243,8 @@ class MediaReader:
         self.sample_rate = int(sample_rate)
         self.fps = float(fps)
         self.frame_size = int(frame_size)
-        self.limit = _DURATION_LIMIT.get()  # seconds of media decoded at most, None: any
+        # Seconds of media decoded at most (None: any), and what runs before every read.
+        self.limit, self._before_read = _LIMITS.get()
         self.info = probe(self.path, self.limit + 1 if self.limit is not None else math.inf)
         if self.limit is not None and self.info.duration > self.limit + _END_TOLERANCE:
             raise MediaTooLong(self.path, self.info.duration, self.limit)
@@ -286,6 +293,8 @@ class MediaReader:
             raise self._failed[kind]
 
     def _check(self, kind: str, start: float, last: float):
+        if self._before_read is not None:
+            self._before_read()
         if kind in self._failed:
             raise self._failed[kind]
         if self._closed:
