@@ -124,10 +124,15 @@ def check_media(path: str | Path, limits: Limits) -> MediaInfo:
     except MediaError as error:
         raise RequestError(f"{path.name}: {error.reason}") from None
     if info.duration > limits.max_minutes * 60:
-        more = "more than " if info.duration > longest else ""
+        # Past `longest` a measurement may have stopped: say only what is certain.
+        minutes = (
+            f"more than {longest / 60:g}"
+            if info.duration > longest
+            else f"{info.duration / 60:.1f}"
+        )
         raise RequestError(
-            f"{path.name}: {more}{info.duration / 60:.1f} minutes is over this server's limit "
-            f"of {limits.max_minutes:g} minutes"
+            f"{path.name}: {minutes} minutes is over this server's limit of "
+            f"{limits.max_minutes:g} minutes"
         )
     return info
 

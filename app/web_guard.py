@@ -126,8 +126,9 @@ class Admission:
         waiting = 0
         mine = self.joining[host]
         for event, running in queued_events(self.blocks):
-            waiting += not running
-            mine += _client_host(event.request) == host
+            if event.alive:  # a request whose client has gone is about to stop
+                waiting += not running
+                mine += _client_host(event.request) == host
         if waiting >= self.limits.max_waiting:
             return 503, (
                 f"server busy: {waiting} requests are waiting, the most this server queues; "

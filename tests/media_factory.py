@@ -10,6 +10,9 @@ Good files:
   .mp3, .ogg/.opus (Opus).
 - ``tone(freq, seconds)``: a sine to feed them.
 
+``make_understated_aac(path, seconds)``: raw ADTS AAC whose duration FFmpeg estimates from
+its first packets' bit rate as a small fraction of ``seconds``.
+
 Bad files: ``make_empty``, ``make_text`` (text under a media name), ``make_truncated``
 (the first half of a valid file), ``make_corrupt`` (random bytes over the middle).
 
@@ -117,6 +120,18 @@ def make_audio(path, samples: np.ndarray, sample_rate: int = 16000) -> str:
     with av.open(path, "w") as container:
         stream = container.add_stream(codec, rate=rate, layout="mono")
         encode_audio(container, stream, samples, sample_rate)
+    return path
+
+
+def make_understated_aac(path, seconds: float, sample_rate: int = 16000) -> str:
+    """Raw ADTS AAC: 5 s of loud noise (a high bit rate), then silence (a low one); FFmpeg
+    guesses the duration from the bit rate of the start, so it reads far too short."""
+    loud = np.random.default_rng(0).uniform(-0.5, 0.5, 5 * sample_rate).astype(np.float32)
+    quiet = np.zeros(round((seconds - 5) * sample_rate), np.float32)
+    path = os.fspath(path)
+    with av.open(path, "w", format="adts") as container:
+        stream = container.add_stream("aac", rate=sample_rate, layout="mono")
+        encode_audio(container, stream, np.concatenate([loud, quiet]), sample_rate)
     return path
 
 

@@ -9,7 +9,17 @@ import av
 import numpy as np
 import pytest
 
-from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, MediaReader, load_audio, probe
+from data import media
+from data.media import (
+    MEDIA_EXTENSIONS,
+    MediaError,
+    MediaInfo,
+    MediaReader,
+    MediaTooLong,
+    decode_limits,
+    load_audio,
+    probe,
+)
 from tests import media_factory as mf
 
 SR = 16000
@@ -303,3 +313,43 @@ def test_bundled_example_video():
         source = load_audio(flac / "shared/media/jfk.flac")
         n = min(len(source), len(audio))
         assert np.corrcoef(source[:n], audio[:n])[0, 1] > 0.99
+
+
+# ------------------------------------------------------------- durations that headers understate
+
+
+def test_probe_measures_a_raw_aac_file_its_header_understates(tmp_path):
+    path = mf.make_understated_aac(tmp_path / "long.aac", 120.0)
+    with av.open(path) as container:  # FFmpeg's estimate from the bit rate
+        assert container.duration / av.time_base < 30
+    assert probe(path).duration == pytest.approx(120.0, abs=0.2)
+    assert probe(path, longest=50.0).duration == pytest.approx(50.0, abs=1.0)  # stops early
+
+
+def test_decode_limits_stop_a_reader_whatever_the_header_says(tmp_path, monkeypatch):
+    path = mf.make_understated_aac(tmp_path / "long.aac", 120.0)
+    monkeypatch.setattr(media, "_ESTIMATED_FORMATS", frozenset())  # trust the estimate
+    assert probe(path).duration < 30
+    with decode_limits(60.0), MediaReader(path) as reader:
+        assert len(reader.audio(0.0, 50.0)) == 50 * SR  # under the limit: read as usual
+        with pytest.raises(MediaTooLong, match=r"long\.aac: longer than the limit of 1 minutes"):
+            reader.audio(50.0, math.inf)
+        with pytest.raises(MediaTooLong):  # and it stays refused
+            reader.audio(60.0, 70.0)
+    assert len(load_audio(path)) == pytest.approx(120 * SR, abs=SR // 4)  # no limit outside
+
+
+def test_decode_limits_check_runs_before_every_read(tmp_path):
+    path = mf.make_audio(tmp_path / "a.wav", mf.tone(440, 3.0))
+    reads = []
+
+    def check():
+        reads.append(1)
+        if len(reads) > 2:
+            raise KeyboardInterrupt  # anything the caller chooses
+
+    with decode_limits(check=check), MediaReader(path) as reader:
+        reader.audio(0.0, 1.0)
+        reader.audio(1.0, 2.0)
+        with pytest.raises(KeyboardInterrupt):
+            reader.audio(2.0, 3.0)
