@@ -26,6 +26,7 @@ from app.web import (
     page_layout,
     score_uploads,
 )
+from app.web_janitor import Janitor
 from data.media import load_audio
 from data.subtitles import Cue, read_subtitles, write_subtitles
 from tests.media_factory import (
@@ -466,3 +467,37 @@ def test_requests_and_dropped_uploads_leave_no_partial_or_empty_files(server, cl
     ]
     assert partial == [] and empty == []
     assert server.log().count("upload dropped by") == 5
+
+
+def test_janitor_sweeps_partials_empties_and_expired_files(tmp_path):
+    uploads = tmp_path / "gradio"
+
+    def put(relative: str, size: int = 10, age: float = 0.0) -> Path:
+        path = uploads / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+        os.utime(path, (time.time() - age, time.time() - age))
+        return path
+
+    folder = "a" * 64
+    waiting = put(f"{'b' * 64}/waiting.mp4", age=7200)  # read by a queued request
+    unused = put(f"{folder}/unused.mp4", age=700)  # uploaded, never used
+    fresh = put(f"{'c' * 64}/fresh.mp4", age=60)
+    used = put(f"{'d' * 64}/used.mp4", age=7000)  # uploaded long ago, used a minute ago
+    output = put(f"{'e' * 64}/old.srt", age=4000)  # Gradio's copy of an output
+    empty = put(f"{'f' * 64}/empty.txt", size=0, age=10)
+    partial = put("tmpdropped", age=10)
+    writing = put("tmpwriting", age=10)
+    outputs = OutputFolders(tmp_path / "outputs", keep_seconds=3600)
+    old_request = outputs.new()
+    os.utime(old_request, (time.time() - 4000, time.time() - 4000))
+    janitor = Janitor(uploads, outputs, lambda: {str(waiting.resolve())})
+    janitor.uploaded.update(str(path) for path in (waiting, unused, fresh, used))
+    janitor.used(used)
+    with open(writing, "ab"):  # an upload still being written is open
+        janitor.sweep()
+    kept = {path.name for path in uploads.rglob("*") if path.is_file()}
+    assert kept == {"waiting.mp4", "fresh.mp4", "used.mp4", "tmpwriting"}
+    assert not (uploads / folder).exists() and not old_request.exists()
+    assert janitor.remove_partials() == 1 and not writing.exists()  # closed now
+    assert not (partial.exists() or empty.exists() or output.exists())
