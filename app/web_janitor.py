@@ -28,7 +28,9 @@ log = logging.getLogger("avsub.web")
 SWEEP_SECONDS = 60  # time between sweeps
 KEEP_UNUSED_SECONDS = 600  # an upload no request uses: time to press the button, then to watch
 KEEP_OUTPUTS_SECONDS = 3600  # time to download what a request returned
-GRACE_SECONDS = 2.0  # a file this new may be between Gradio's writing and its renaming
+# A file this new may be between Gradio's writing and its renaming (a sweep from the timer's
+# thread; one on the server's event loop, after a dropped upload, cannot fall in between).
+GRACE_SECONDS = 2.0
 
 
 def _open_files() -> set[str] | None:
@@ -83,15 +85,17 @@ class Janitor:
         """Remove the top-level files of dropped uploads; how many were removed."""
         gc.collect()  # the dropped upload's temporary file object closes its file
         with self._lock:
-            return self._sweep_partials(time.time(), _open_files())
+            return self._sweep_partials(time.time(), _open_files(), grace=0.0)
 
-    def _sweep_partials(self, now: float, open_files: set[str] | None) -> int:
+    def _sweep_partials(
+        self, now: float, open_files: set[str] | None, grace: float = GRACE_SECONDS
+    ) -> int:
         removed = 0
         for path in self.uploads.glob("tmp*"):
             try:
                 age = now - path.stat().st_mtime
                 if open_files is not None:  # an upload still being written keeps it open
-                    gone = str(path) not in open_files and age >= GRACE_SECONDS
+                    gone = str(path) not in open_files and age >= grace
                 else:
                     gone = age >= self.keep_unused
                 if path.is_file() and gone:
