@@ -14,6 +14,7 @@ many or however long the files are.
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import queue
 import threading
@@ -238,7 +239,11 @@ def _in_threads(
         finally:
             items.put(finished)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    # Each thread reads under the caller's data.media.decoding rules (its own copy of them).
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
+        for _ in range(workers)
+    ]
     for thread in threads:
         thread.start()
     running = len(threads)

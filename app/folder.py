@@ -13,7 +13,7 @@ from app.batch_pipeline import BatchOptions, FileResult, failure_line, subtitle_
 from app.options import SubtitleOptions
 from app.pipeline import subtitle
 from data.atomic import atomic_write_text, remove_stale_temporaries
-from data.media import MEDIA_EXTENSIONS, MediaError, probe
+from data.media import MEDIA_EXTENSIONS, MediaError, decoding, probe
 from data.subtitles import write_subtitles
 from model.checkpoint import LoadedModel
 
@@ -32,6 +32,8 @@ class RunSummary:
     done: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, one-line error)
+    # Subtitled as far as they could be read: (file, "<file>: damaged: ...").
+    damaged: list[tuple[str, str]] = field(default_factory=list)
 
 
 def find_jobs(
@@ -135,20 +137,27 @@ def caption_files(
         results = subtitle_files(sources, loaded, options, batch, on_seconds)
     else:
         results = _one_by_one(sources, loaded, options, on_seconds)
-    for result in results:
-        job = todo[result.file]
-        error = result.error
-        if error is None:
-            try:
-                for target, fmt in zip(output_paths(job, out_dir, formats), formats, strict=True):
-                    write_subtitles(result.cues, target, fmt)
-                summary.done.append(job.source)
-            except OSError as failure:
-                error = f"{job.source}: cannot write subtitles: {failure}"
-        if error:
-            summary.failed.append((str(job.source), error))
-        if on_file_done:
-            on_file_done(job, error)
+    damage: dict[str, str] = {}  # file -> the first reader's note (it reads all the audio)
+    # Damaged media are subtitled as far as they can be read, and said to be damaged.
+    with decoding(on_damage=lambda path, note: damage.setdefault(path, note)):
+        for result in results:
+            job = todo[result.file]
+            error = result.error
+            if error is None:
+                try:
+                    targets = output_paths(job, out_dir, formats)
+                    for target, fmt in zip(targets, formats, strict=True):
+                        write_subtitles(result.cues, target, fmt)
+                    summary.done.append(job.source)
+                    if str(job.source) in damage:
+                        line = f"{job.source}: {damage[str(job.source)]}"
+                        summary.damaged.append((str(job.source), line))
+                except OSError as failure:
+                    error = f"{job.source}: cannot write subtitles: {failure}"
+            if error:
+                summary.failed.append((str(job.source), error))
+            if on_file_done:
+                on_file_done(job, error)
     return summary
 
 

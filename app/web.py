@@ -40,7 +40,7 @@ from app.web_guard import (
     refuse,
 )
 from app.web_janitor import KEEP_OUTPUTS_SECONDS, Janitor
-from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, decode_limits, probe
+from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, decoding, probe
 from data.subtitles import Cue, SubtitleError, read_subtitles, write_subtitles
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError, load_hypotheses, load_references
@@ -169,15 +169,17 @@ def subtitle_upload(
     formats: list[str],
     progress: Progress | None = None,
     check: Callable[[], None] | None = None,
-) -> tuple[list[Cue], Path, list[Path]]:
+) -> tuple[list[Cue], Path, list[Path], str | None]:
     """Subtitle one upload into a new output folder: (cues, the VTT the player shows,
-    downloads). Raises RequestError with a one-line message for anything the user
+    downloads, what was damaged in the media or None). Damaged media are subtitled as far
+    as they can be read. Raises RequestError with a one-line message for anything the user
     should see. `check()` runs before every read of the media and may raise to stop."""
     media_path = Path(media_path)
     check_media(media_path, limits)
+    damage: list[str] = []  # the first reader's note: it reads all the audio
     try:
         # The header may understate the duration: decoding stops at the limit.
-        with decode_limits(limits.max_minutes * 60, check):
+        with decoding(limits.max_minutes * 60, check, lambda _, note: damage.append(note)):
             cues = subtitle(media_path, loaded, options, progress, web_batch(loaded))
     except MediaError as error:  # damage or length found only while decoding
         raise RequestError(f"{media_path.name}: {error.reason}") from None
@@ -187,7 +189,8 @@ def subtitle_upload(
     folder = outputs.new()
     # The player gets its own VTT, whatever the user chose to download.
     player_vtt = write_subtitles(cues, folder / "player" / f"{media_path.stem}.vtt", "vtt")
-    return cues, player_vtt, write_downloads(cues, folder, media_path.stem, formats)
+    downloads = write_downloads(cues, folder, media_path.stem, formats)
+    return cues, player_vtt, downloads, damage[0] if damage else None
 
 
 def _public_names(report: dict, names: dict[str, str]) -> dict:
@@ -336,7 +339,7 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
 
         try:
             options = request_options(beam_size, line_width, fps, max_cps, max_duration)
-            cues, player_vtt, downloads = subtitle_upload(
+            cues, player_vtt, downloads, damage = subtitle_upload(
                 media, loaded, options, limits, outputs, formats, report, still_wanted
             )
         except RequestError as error:
@@ -352,6 +355,11 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
         )
         if not cues:
             status += " No speech was found."
+        if damage:
+            status += (
+                f" **`{Path(media).name}` is {damage}**; the subtitles cover what could be read."
+            )
+            log.info("%s: %s", Path(media).name, damage)
         video = gr.Video(value=str(media), subtitles=str(player_vtt))
         return video, status, cue_rows(cues), [str(path) for path in downloads]
 

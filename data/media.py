@@ -19,9 +19,12 @@ audio timestamps are filled with silence.
 
 A header's duration is not trusted where FFmpeg only estimates it (raw ADTS AAC, MP3,
 other elementary streams): ``probe`` measures those from their packets, and a reader
-opened inside ``decode_limits(seconds)`` stops with ``MediaTooLong`` as soon as it decodes
+opened inside ``decoding(max_seconds)`` stops with ``MediaTooLong`` as soon as it decodes
 past the limit, whatever the header said; its ``check`` runs before every read, so a
-caller can stop a long read (e.g. when nobody waits for the result any more).
+caller can stop a long read (e.g. when nobody waits for the result any more). A caller that
+gives ``decoding`` an ``on_damage`` callback gets damaged media read as far as it can be
+(packets the decoder rejects skipped, their time filled with silence) and described in one
+line, instead of a MediaError.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ class MediaError(Exception):
 
 
 class MediaTooLong(MediaError):
-    """Decoding went past the ``decode_limits`` in force: ``seconds`` were decoded."""
+    """Decoding went past the ``decoding`` limit in force: ``seconds`` were decoded."""
 
     def __init__(self, path: str, seconds: float, limit: float):
         self.seconds, self.limit = seconds, limit
@@ -74,24 +77,34 @@ class MediaTooLong(MediaError):
         )
 
 
-# Set by decode_limits() around a request, read by every MediaReader opened inside it, so
-# that callers deep in a pipeline need not pass them through.
-_LIMITS: ContextVar[tuple[float | None, Callable[[], None] | None]] = ContextVar(
-    "decode_limits", default=(None, None)
-)
+@dataclass(frozen=True)
+class _Rules:
+    max_seconds: float | None = None
+    check: Callable[[], None] | None = None
+    on_damage: Callable[[str, str], None] | None = None
+
+
+# Set by decoding() around a request, read by every MediaReader opened inside it, so that
+# callers deep in a pipeline need not pass them through.
+_RULES: ContextVar[_Rules | None] = ContextVar("decoding", default=None)
 
 
 @contextmanager
-def decode_limits(
-    max_seconds: float | None = None, check: Callable[[], None] | None = None
+def decoding(
+    max_seconds: float | None = None,
+    check: Callable[[], None] | None = None,
+    on_damage: Callable[[str, str], None] | None = None,
 ) -> Iterator[None]:
-    """Readers opened inside the block raise MediaTooLong past ``max_seconds`` of media and
-    call ``check()`` (which may raise to stop the read) before every read."""
-    token = _LIMITS.set((max_seconds, check))
+    """Rules for the readers opened inside the block: past ``max_seconds`` of media they
+    raise MediaTooLong; ``check()`` runs before every read (and may raise to stop it);
+    with ``on_damage`` they read past packets the decoder rejects and past a stream that
+    ends before its header says, and call ``on_damage(path, one-line description)`` once
+    when closed (without it, such packets raise MediaError)."""
+    token = _RULES.set(_Rules(max_seconds, check, on_damage))
     try:
         yield
     finally:
-        _LIMITS.reset(token)
+        _RULES.reset(token)
 
 
 @dataclass(frozen=True)
@@ -243,8 +256,12 @@ class MediaReader:
         self.sample_rate = int(sample_rate)
         self.fps = float(fps)
         self.frame_size = int(frame_size)
-        # Seconds of media decoded at most (None: any), and what runs before every read.
-        self.limit, self._before_read = _LIMITS.get()
+        rules = _RULES.get() or _Rules()
+        self.limit, self._before_read = rules.max_seconds, rules.check  # limit None: any
+        self._on_damage = rules.on_damage
+        self._damage: dict[str, list[float]] = {}  # kind -> times of rejected packets
+        self._cut: set[str] = set()  # kinds whose demuxing failed part-way
+        self._short: str | None = None  # how the audio ended before its header's end
         self.info = probe(self.path, self.limit + 1 if self.limit is not None else math.inf)
         if self.limit is not None and self.info.duration > self.limit + _END_TOLERANCE:
             raise MediaTooLong(self.path, self.info.duration, self.limit)
@@ -270,13 +287,58 @@ class MediaReader:
             if other is not stream:
                 other.discard = av.stream.Discard.all  # demuxer skips their packets
         self._audio_in = container
-        self._aframes = container.decode(stream)
+        self._aframes = self._decoded(container, stream, "audio")
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
         self._aorigin = _origin(container)
         self._anext_time = 0.0  # where the next decoded frame should start, in seconds
         self._aflushed = False
         end = _stream_end(stream, self._aorigin) or self.info.duration
         self._alimit = round(end * self.sample_rate) if end > 0 else None  # header's end
+
+    def _decoded(self, container, stream, kind: str):
+        """Frames of ``stream``. With an on_damage callback, packets the decoder rejects are
+        skipped and noted (unless most are: then MediaError), and a demuxer error ends the
+        stream; without one, the first error raises (as container.decode would)."""
+        if self._on_damage is None:
+            yield from container.decode(stream)
+            return
+        packets, good = container.demux(stream), 0
+        rejected = self._damage.setdefault(kind, [])
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError:
+                self._cut.add(kind)  # the rest of the file cannot be read
+                return
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as err:
+                if packet.pts is not None:
+                    rejected.append(float(packet.pts * packet.time_base) - _origin(container))
+                if len(rejected) > 10 and len(rejected) > good:
+                    self._fail(kind, err)
+                continue
+            good += 1
+            yield from frames
+
+    @property
+    def damage(self) -> str | None:
+        """What was wrong with the media read so far, in one line; None if nothing."""
+        parts = []
+        for kind, times in self._damage.items():
+            if len(times) == 1:
+                parts.append(f"1 unreadable {kind} packet at {times[0]:.1f} s")
+            elif times:
+                parts.append(
+                    f"{len(times)} unreadable {kind} packets between {min(times):.1f} s "
+                    f"and {max(times):.1f} s"
+                )
+        parts += [f"the {kind} cannot be read past a damaged part" for kind in sorted(self._cut)]
+        if self._short:
+            parts.append(self._short)
+        return "damaged: " + "; ".join(parts) if parts else None
 
     def _fail(self, kind: str, err: Exception):
         """Remember a decoding error of ``kind`` ("audio"/"video"), close that handle, raise."""
@@ -351,6 +413,10 @@ class MediaReader:
             if chunks is None:
                 padded = limit is not None and limit < have <= limit + tol
                 self._aend = limit if padded else have
+                if limit is not None and have < limit - max(tol, limit // 50):
+                    self._short = (
+                        f"audio ends at {have / sr:.1f} s of the {limit / sr:.1f} s its header says"
+                    )
                 break
             self._past_limit("audio", (have + sum(map(len, chunks))) / sr)
             for chunk in chunks:
@@ -379,7 +445,7 @@ class MediaReader:
                 other.discard = av.stream.Discard.all
         stream.thread_type = "AUTO"
         self._video_in = container
-        self._vframes = container.decode(stream)
+        self._vframes = self._decoded(container, stream, "video")
         self._vorigin = _origin(container)
         rate = stream.average_rate or stream.guessed_rate
         self._vstep = 1.0 / float(rate) if rate else 1.0 / 25  # a frame's display time
@@ -441,7 +507,10 @@ class MediaReader:
     # ------------------------------------------------------------------------- lifetime
 
     def close(self):
-        """Release both container handles (safe to call twice)."""
+        """Release both container handles (safe to call twice); damage found is reported
+        to the on_damage callback."""
+        if not self._closed and self._on_damage is not None and self.damage:
+            self._on_damage(self.path, self.damage)
         for container in (self._audio_in, self._video_in):
             if container is not None:
                 container.close()  # closing twice is harmless in PyAV
