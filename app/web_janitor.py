@@ -5,8 +5,8 @@ Gradio's upload folder holds, at its top level, the files uploads are being writ
 (`tmp*`, renamed into a folder named by their hash when complete), and in hash folders the
 completed uploads and Gradio's copies of what the callbacks returned. A sweep removes:
 
-- partial uploads: top-level files this process no longer has open;
-- empty files: nothing is served from them;
+- partial uploads (and any other top-level temporary file): files this process no longer
+  has open;
 - uploads that no waiting or running request uses: `keep_unused` seconds after they were
   uploaded or last used by a request;
 - Gradio's copies of outputs and our own request folders: `keep_outputs` seconds old.
@@ -140,7 +140,7 @@ class Janitor:
             expired = age >= self.keep_unused
         else:  # Gradio's copy of an output
             expired = age >= self.keep_outputs
-        if stat.st_size == 0 or expired:
+        if expired:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:

@@ -244,6 +244,20 @@ def test_bad_uploads_get_a_one_line_error_and_the_server_keeps_serving(client, t
     assert_jfk_result(subtitle_jfk(client))
 
 
+def test_a_damaged_upload_is_subtitled_as_far_as_it_goes_and_said_to_be_damaged(client, tmp_path):
+    cut = tmp_path / "jfk-cut.mp4"  # jfk.mp4 keeps its index first: a cut leaves 7 s
+    data = JFK.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    _, status, table, downloads = client.predict(
+        handle_file(str(cut)), beam_size=1, api_name="/subtitle"
+    )
+    assert (
+        "**`jfk-cut.mp4` is damaged: " in status and "audio ends at 7.2 s of the 11.0 s" in status
+    )
+    assert "fellow Americans" in " ".join(row[2] for row in table["data"])
+    assert max(cue.end for cue in read_subtitles(downloads[0])) <= 7.3  # nothing past the cut
+
+
 def test_uploads_over_the_size_limit_are_refused(server, downloads, tmp_path):
     big = tmp_path / "big.mp4"
     big.write_bytes(os.urandom((MAX_FILE_MB + 1) * 2**20))
@@ -455,7 +469,8 @@ def test_requests_and_dropped_uploads_leave_no_partial_or_empty_files(server, cl
             with pytest.raises(AppError, match="notes.mp4: not a media file"):
                 client.predict(handle_file(not_media), beam_size=1, api_name="/subtitle")
         else:
-            client.predict(handle_file(short), beam_size=1, api_name="/subtitle")
+            # No speech: an SRT would be rightly empty; VTT and JSON have headers.
+            client.predict(handle_file(short), ["vtt", "json"], beam_size=1, api_name="/subtitle")
     deadline = time.monotonic() + 10
     while any(server.uploads.glob("tmp*")) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -485,7 +500,7 @@ def test_janitor_sweeps_partials_empties_and_expired_files(tmp_path):
     fresh = put(f"{'c' * 64}/fresh.mp4", age=60)
     used = put(f"{'d' * 64}/used.mp4", age=7000)  # uploaded long ago, used a minute ago
     output = put(f"{'e' * 64}/old.srt", age=4000)  # Gradio's copy of an output
-    empty = put(f"{'f' * 64}/empty.txt", size=0, age=10)
+    empty = put("tmpempty", size=0, age=10)  # what gr.File leaves per request
     partial = put("tmpdropped", age=10)
     writing = put("tmpwriting", age=10)
     outputs = OutputFolders(tmp_path / "outputs", keep_seconds=3600)
