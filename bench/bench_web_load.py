@@ -1,6 +1,6 @@
 """Many clients at once against serve.py: good and bad uploads, dropped uploads, a full queue.
 
-    python bench/bench_web_load.py [--clients 20] [--rounds 3] [--concurrency 2]
+    python bench/bench_web_load.py [--clients 20] [--rounds 3] [--concurrency 2] [--max-waiting 16]
 
 Starts serve.py on CPU (its temporary tree in a folder of its own), then runs `--rounds`
 rounds; in each, every client (a thread with its own loopback address, 127.0.0.N, so the
@@ -147,6 +147,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--max-waiting", type=int, default=16, help="serve.py's --max-waiting")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-web-load-"))
     media = {
@@ -160,6 +161,7 @@ def main() -> int:
     os.environ["TMPDIR"] = str(server_tmp)  # serve.py's outputs go in here (Gradio's uploads
     # go where running_server puts them: server.uploads)
     options = ["--concurrency", str(args.concurrency), "--max-minutes", "5"]
+    options += ["--max-waiting", str(args.max_waiting)]
     with running_server(*options) as server:
         os.environ.pop("TMPDIR")
         config = httpx.get(f"{server.url}config").json()
@@ -167,7 +169,10 @@ def main() -> int:
             i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "subtitle"
         )
         rss = psutil.Process(server.process.pid)
-        print(f"clients {args.clients}, concurrency {args.concurrency}, kinds {KINDS}")
+        print(
+            f"clients {args.clients}, concurrency {args.concurrency}, max waiting "
+            f"{args.max_waiting}, kinds {KINDS}"
+        )
         print("round  good done  refused as expected  busy answers  order swaps  "
               "RSS MB  temp tree kB  partial  empty  wall s")  # fmt: skip
         failures = 0
