@@ -123,7 +123,7 @@ class Admission:
 
     def refusal(self, host: str | None) -> tuple[int, str] | None:
         """(HTTP status, one-line message) when a request from `host` may not join now."""
-        waiting = 0
+        waiting = sum(self.joining.values())  # joins in progress count as waiting
         mine = self.joining[host]
         for event, running in queued_events(self.blocks):
             if event.alive:  # a request whose client has gone is about to stop

@@ -264,6 +264,7 @@ def test_uploads_over_the_size_limit_are_refused(server, downloads, tmp_path):
     with big.open("rb") as data:
         response = httpx.post(f"{server.url}gradio_api/upload", files={"files": ("big.mp4", data)})
     assert response.status_code == 413
+    assert response.json()["detail"] == f"upload: over this server's limit of {MAX_FILE_MB} MB"
     with pytest.raises(ValueError, match="exceeds the maximum file size"):
         new_client(server, downloads).predict(handle_file(str(big)), api_name="/subtitle")
 
