@@ -365,9 +365,10 @@ def queue_is_empty(server) -> bool:
 
 @pytest.fixture(scope="module")
 def long_speech(tmp_path_factory):
-    """About 3.7 minutes of speech (the JFK sentence 20 times), 1.8 MB of MP3."""
+    """About 2 minutes of speech (the JFK sentence 10 times), 0.9 MB of MP3: tens of seconds
+    of work on a CPU, more than the next request should wait."""
     words = load_audio(JFK)
-    return make_audio(tmp_path_factory.mktemp("long") / "long.mp3", np.tile(words, 20))
+    return make_audio(tmp_path_factory.mktemp("long") / "long.mp3", np.tile(words, 10))
 
 
 def test_a_duration_the_header_understates_is_refused(client, tmp_path):
