@@ -253,7 +253,7 @@ def subtitle_with_vad(
     batch: BatchOptions | None = None,
 ) -> list[Cue]:
     """One file through the batched speech-chunk pipeline (its chunks batched together);
-    `batch`: default BatchOptions, read in this thread."""
+    `batch`: how (default: BatchOptions read in this thread)."""
     total = probe(path).duration
     done = 0.0
 
