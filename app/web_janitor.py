@@ -8,7 +8,7 @@ completed uploads and Gradio's copies of what the callbacks returned. A sweep re
 - partial uploads (and any other top-level temporary file): files this process no longer
   has open;
 - uploads that no waiting or running request uses: `keep_unused` seconds after they were
-  uploaded or last used by a request;
+  uploaded, or `keep_outputs` after a request last used them (the page plays them);
 - Gradio's copies of outputs and our own request folders: `keep_outputs` seconds old.
 """
 
@@ -95,7 +95,7 @@ class Janitor:
             try:
                 age = now - path.stat().st_mtime
                 if open_files is not None:  # an upload still being written keeps it open
-                    gone = str(path) not in open_files and age >= grace
+                    gone = str(path.resolve()) not in open_files and age >= grace
                 else:
                     gone = age >= self.keep_unused
                 if path.is_file() and gone:
