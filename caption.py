@@ -172,13 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     seconds_bar.close()
     files_bar.close()
     failed = problems + ranks.gather(summary.failed)
+    damaged = ranks.gather(summary.damaged)
     done, skipped = ranks.total(len(summary.done)), ranks.total(len(summary.skipped))
     unheard = ranks.gather(summary.unheard)
     if ranks.rank == 0:
         write_failure_report(args.out, failed)
+        for _, line in damaged:  # subtitled, as far as the file could be read
+            print(line, file=sys.stderr)
         if not args.quiet:
+            some_damaged = f" ({len(damaged)} from damaged media)" if damaged else ""
             print(
-                f"caption.py: {done} subtitled, {skipped} already done, "
+                f"caption.py: {done} subtitled{some_damaged}, {skipped} already done, "
                 f"{len(failed)} failed; outputs in {args.out}",
                 file=sys.stderr,
             )

@@ -1,12 +1,14 @@
 """Serve the avsub web page: python serve.py [--host 127.0.0.1] [--port 7860] [options].
 
 Subtitle tab (API endpoint /subtitle) and Score tab (API endpoint /score); the model is
-loaded once and shared by all requests, which wait in order beyond --concurrency.
+loaded once and shared by all requests, which wait in order beyond --concurrency, at most
+--max-waiting of them, at most --per-client from one client address.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import signal
@@ -31,13 +33,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=1, help="requests run at once; others wait in order"
     )
+    parser.add_argument(
+        "--max-waiting",
+        type=int,
+        default=16,
+        help="requests waiting at most; more are refused as 'server busy' (default 16)",
+    )
+    parser.add_argument(
+        "--per-client",
+        type=int,
+        default=2,
+        help="requests one client address may have waiting or running (default 2)",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error("--port must be between 1 and 65535")
     if args.max_file_mb <= 0 or args.max_minutes <= 0:
         parser.error("--max-file-mb and --max-minutes must be positive")
-    if args.concurrency < 1:
-        parser.error("--concurrency must be at least 1")
+    if args.concurrency < 1 or args.max_waiting < 1 or args.per_client < 1:
+        parser.error("--concurrency, --max-waiting and --per-client must be at least 1")
     return args
 
 
@@ -53,7 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_model_from_args(args, "serve.py")
         if loaded is None:
             return 2
-        limits = Limits(args.max_file_mb, args.max_minutes, args.concurrency)
+        limits = Limits(
+            args.max_file_mb, args.max_minutes, args.concurrency, args.max_waiting, args.per_client
+        )
+        # Every refused request is one line in the log, as it is for the client.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("serve.py: %(message)s"))
+        web_log = logging.getLogger("avsub.web")
+        web_log.addHandler(handler)
+        web_log.setLevel(logging.INFO)
+        web_log.propagate = False
         app = build_app(loaded, limits, work_dir)
         print(
             f"serve.py: model {loaded.name} on {loaded.model.device}, visual branch "

@@ -19,7 +19,7 @@ from app.subtitle_run import (
     subtitle_files,
 )
 from data.atomic import atomic_write_text, remove_stale_temporaries
-from data.media import MEDIA_EXTENSIONS, MediaError, probe
+from data.media import MEDIA_EXTENSIONS, MediaError, decoding, probe
 from data.subtitles import write_subtitles
 from model.checkpoint import LoadedModel
 
@@ -40,6 +40,8 @@ class RunSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, one-line error)
     # Files with detected speech that got no words: (file, [(start, end) seconds]).
     unheard: list[tuple[str, list[tuple[float, float]]]] = field(default_factory=list)
+    # Subtitled as far as they could be read: (file, "<file>: damaged: ...").
+    damaged: list[tuple[str, str]] = field(default_factory=list)
 
 
 def find_jobs(
@@ -144,23 +146,30 @@ def caption_files(
         results = subtitle_files(sources, loaded, options, batch, on_seconds)
     else:
         results = _one_by_one(sources, loaded, options, on_seconds)
-    for result in results:
-        job = todo[result.file]
-        error = result.error
-        if error is None:
-            try:
-                details = file_details(result)
-                for target, fmt in zip(output_paths(job, out_dir, formats), formats, strict=True):
-                    write_subtitles(result.cues, target, fmt, details)
-                summary.done.append(job.source)
-                if result.unheard:
-                    summary.unheard.append((str(job.source), result.unheard))
-            except OSError as failure:
-                error = f"{job.source}: cannot write subtitles: {failure}"
-        if error:
-            summary.failed.append((str(job.source), error))
-        if on_file_done:
-            on_file_done(job, error, [] if error else result.unheard)
+    damage: dict[str, str] = {}  # file -> the first reader's note (it reads all the audio)
+    # Damaged media are subtitled as far as they can be read, and said to be damaged.
+    with decoding(on_damage=lambda path, note: damage.setdefault(path, note)):
+        for result in results:
+            job = todo[result.file]
+            error = result.error
+            if error is None:
+                try:
+                    details = file_details(result, damage.get(str(job.source)))
+                    targets = output_paths(job, out_dir, formats)
+                    for target, fmt in zip(targets, formats, strict=True):
+                        write_subtitles(result.cues, target, fmt, details)
+                    summary.done.append(job.source)
+                    if result.unheard:
+                        summary.unheard.append((str(job.source), result.unheard))
+                    if str(job.source) in damage:
+                        line = f"{job.source}: {damage[str(job.source)]}"
+                        summary.damaged.append((str(job.source), line))
+                except OSError as failure:
+                    error = f"{job.source}: cannot write subtitles: {failure}"
+            if error:
+                summary.failed.append((str(job.source), error))
+            if on_file_done:
+                on_file_done(job, error, [] if error else result.unheard)
     return summary
 
 

@@ -3,6 +3,7 @@ waits for media decoding and at most a batch of chunks waits in memory."""
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -36,7 +37,11 @@ def read_in_threads(
         finally:
             items.put(finished)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    # Each thread reads under the caller's data.media.decoding rules (its own copy of them).
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
+        for _ in range(workers)
+    ]
     for thread in threads:
         thread.start()
     running = len(threads)

@@ -55,12 +55,14 @@ class FileResult:
     unheard: list[Span] = field(default_factory=list)
 
 
-def file_details(result: FileResult) -> dict:
-    """What the JSON output says about a file beside its cues."""
+def file_details(result: FileResult, damage: str | None = None) -> dict:
+    """What the JSON output says about a file beside its cues. damage: why the media
+    could be read only in part (None: read whole)."""
     return {
         "speech_without_words": [
             {"start": round(start, 3), "end": round(end, 3)} for start, end in result.unheard
-        ]
+        ],
+        "damaged": damage,
     }
 
 
@@ -196,8 +198,10 @@ def subtitle_file(
     loaded: LoadedModel,
     options: SubtitleOptions | None = None,
     progress: Progress | None = None,
+    batch: BatchOptions | None = None,
 ) -> FileResult:
-    """Subtitle one media file. Raises data.media.MediaError for unreadable media."""
+    """Subtitle one media file. Raises data.media.MediaError for unreadable media.
+    `batch`: how speech chunks are batched (default: read in this thread)."""
     options = options or SubtitleOptions()
     if not (options.vad and loaded.tokenizer.timestamps):
         cues, duration = whisper_loop_cues(path, loaded, options, progress)
@@ -211,7 +215,8 @@ def subtitle_file(
         if progress is not None:
             progress(min(done, total), total)
 
-    (result,) = subtitle_files([Path(path)], loaded, options, BatchOptions(workers=0), on_seconds)
+    batch = batch or BatchOptions(workers=0)
+    (result,) = subtitle_files([Path(path)], loaded, options, batch, on_seconds)
     if result.error:
         raise MediaError(str(path), result.error.removeprefix(f"{path}: "))
     return result
@@ -222,6 +227,7 @@ def subtitle(
     loaded: LoadedModel,
     options: SubtitleOptions | None = None,
     progress: Progress | None = None,
+    batch: BatchOptions | None = None,
 ) -> list[Cue]:
     """The cues of one media file (see subtitle_file)."""
-    return subtitle_file(path, loaded, options, progress).cues
+    return subtitle_file(path, loaded, options, progress, batch).cues

@@ -10,7 +10,9 @@ Two tabs, each one event that is also an API endpoint:
 The callbacks only check limits, call plain functions and turn their one-line errors
 into `gr.Error`. Every file the page offers is written by us into a fresh folder under
 one server-owned directory; the only client file ever read is the upload Gradio hands
-us (Gradio refuses input paths outside its upload folder).
+us (Gradio refuses input paths outside its upload folder). app/web_guard.py bounds the
+queue and stops work whose client has gone; app/web_janitor.py keeps the temporary tree
+from growing.
 """
 
 from __future__ import annotations
@@ -18,16 +20,33 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from app.layout import LayoutOptions
 from app.options import SubtitleOptions
-from app.subtitle_run import FileResult, file_details, subtitle_file, unheard_line
+from app.subtitle_run import (
+    BatchOptions,
+    FileResult,
+    file_details,
+    subtitle_file,
+    unheard_line,
+)
+from app.web_guard import (
+    GuardedBlocks,
+    client_gone,
+    log,
+    paths_in_queue,
+    paths_only,
+    refuse,
+)
+from app.web_janitor import KEEP_OUTPUTS_SECONDS, Janitor
 from app.whisper_loop import Progress
-from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, probe
+from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, decoding, probe
 from data.subtitles import Cue, SubtitleError, read_subtitles, write_subtitles
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError, load_hypotheses, load_references
@@ -40,9 +59,6 @@ from model.search import DecodingOptions
 DOWNLOAD_FORMATS = ("srt", "vtt", "json", "txt")
 DEFAULT_DOWNLOADS = ["srt", "vtt", "json"]
 SCORE_FILE_TYPES = [".srt", ".vtt", ".json"]
-KEEP_OUTPUTS_SECONDS = 3600  # our request folders older than this are removed
-# Uploads wait in the queue before they are read: keep them well beyond a long wait.
-KEEP_UPLOADS_SECONDS = 4 * 3600
 CUE_HEADERS = ["start", "end", "text"]
 
 
@@ -51,6 +67,8 @@ class Limits:
     max_file_mb: float = 1024
     max_minutes: float = 120
     concurrency: int = 1  # requests of one kind running at once; the rest wait in order
+    max_waiting: int = 16  # requests waiting in the queue; more are refused as "server busy"
+    per_client: int = 2  # requests one client address may have waiting or running
 
     @property
     def max_file_bytes(self) -> int:
@@ -59,6 +77,10 @@ class Limits:
 
 class RequestError(ValueError):
     """A request the server refuses; the message is one line meant for the user."""
+
+
+class ClientGone(Exception):
+    """The client of a running request disconnected: its work is abandoned."""
 
 
 # ------------------------------------------------------------------------ plain functions
@@ -76,16 +98,19 @@ class OutputFolders:
         self.remove_stale()
         return Path(tempfile.mkdtemp(prefix="request-", dir=self.root))
 
-    def remove_stale(self) -> None:
+    def remove_stale(self) -> int:
+        """Remove folders older than keep_seconds; how many were removed."""
         # Gradio copies what a request returns into its own cache, so an old folder
         # is no longer read by anyone.
-        cutoff = time.time() - self.keep_seconds
+        cutoff, removed = time.time() - self.keep_seconds, 0
         for folder in self.root.glob("request-*"):
             try:
                 if folder.stat().st_mtime < cutoff:
                     shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
             except FileNotFoundError:  # removed by a request running beside this one
                 pass
+        return removed
 
 
 def check_media(path: str | Path, limits: Limits) -> MediaInfo:
@@ -97,13 +122,22 @@ def check_media(path: str | Path, limits: Limits) -> MediaInfo:
             f"{path.name}: {size / 2**20:.1f} MB is over this server's limit of "
             f"{limits.max_file_mb:g} MB"
         )
+    # Packets of files whose header only estimates the duration are read up to twice the
+    # limit: enough to refuse them, far cheaper than decoding them.
+    longest = 2 * limits.max_minutes * 60
     try:
-        info = probe(path)
+        info = probe(path, longest)
     except MediaError as error:
         raise RequestError(f"{path.name}: {error.reason}") from None
     if info.duration > limits.max_minutes * 60:
+        # Past `longest` a measurement may have stopped: say only what is certain.
+        minutes = (
+            f"more than {longest / 60:g}"
+            if info.duration > longest
+            else f"{info.duration / 60:.1f}"
+        )
         raise RequestError(
-            f"{path.name}: {info.duration / 60:.1f} minutes is over this server's limit of "
+            f"{path.name}: {minutes} minutes is over this server's limit of "
             f"{limits.max_minutes:g} minutes"
         )
     return info
@@ -121,10 +155,18 @@ def cue_rows(cues: list[Cue]) -> list[list[str]]:
     return [[clock(cue.start), clock(cue.end), cue.text.replace("\n", " ")] for cue in cues]
 
 
-def write_downloads(result: FileResult, folder: Path, stem: str, formats: list[str]) -> list[Path]:
+def write_downloads(
+    result: FileResult, folder: Path, stem: str, formats: list[str], damage: str | None = None
+) -> list[Path]:
     """One file per format in `folder`, named after the upload, in `formats` order."""
-    details = file_details(result)
+    details = file_details(result, damage)
     return [write_subtitles(result.cues, folder / f"{stem}.{fmt}", fmt, details) for fmt in formats]
+
+
+def web_batch(loaded: LoadedModel) -> BatchOptions:
+    """Small batches on a CPU: a request can be stopped after each (a batch of 8 speech
+    chunks takes tens of seconds there), and a CPU encodes one window at a time anyway."""
+    return BatchOptions(batch_size=8 if loaded.model.device.type == "cuda" else 2, workers=0)
 
 
 def subtitle_upload(
@@ -135,15 +177,20 @@ def subtitle_upload(
     outputs: OutputFolders,
     formats: list[str],
     progress: Progress | None = None,
-) -> tuple[FileResult, Path, list[Path]]:
+    check: Callable[[], None] | None = None,
+) -> tuple[FileResult, Path, list[Path], str | None]:
     """Subtitle one upload into a new output folder: (result, the VTT the player shows,
-    downloads). Raises RequestError with a one-line message for anything the user
-    should see."""
+    downloads, what was damaged in the media or None). Damaged media are subtitled as far
+    as they can be read. Raises RequestError with a one-line message for anything the user
+    should see. `check()` runs before every read of the media and may raise to stop."""
     media_path = Path(media_path)
     check_media(media_path, limits)
+    damage: list[str] = []  # the first reader's note: it reads all the audio
     try:
-        result = subtitle_file(media_path, loaded, options, progress)
-    except MediaError as error:  # damage found only while decoding
+        # The header may understate the duration: decoding stops at the limit.
+        with decoding(limits.max_minutes * 60, check, lambda _, note: damage.append(note)):
+            result = subtitle_file(media_path, loaded, options, progress, web_batch(loaded))
+    except MediaError as error:  # damage or length found only while decoding
         raise RequestError(f"{media_path.name}: {error.reason}") from None
     except (RuntimeError, ValueError, OSError) as error:  # e.g. out of GPU memory
         reason = " ".join(str(error).split())
@@ -151,17 +198,24 @@ def subtitle_upload(
     folder = outputs.new()
     # The player gets its own VTT, whatever the user chose to download.
     player_vtt = write_subtitles(result.cues, folder / "player" / f"{media_path.stem}.vtt", "vtt")
-    return result, player_vtt, write_downloads(result, folder, media_path.stem, formats)
+    first_damage = damage[0] if damage else None
+    downloads = write_downloads(result, folder, media_path.stem, formats, first_damage)
+    return result, player_vtt, downloads, first_damage
 
 
-def subtitle_status(result: FileResult, name: str, seconds: float) -> str:
-    """The line above the player: how many cues, and any speech that got no words."""
+def subtitle_status(
+    result: FileResult, name: str, seconds: float, damage: str | None = None
+) -> str:
+    """The line above the player: how many cues, any speech that got no words, and any
+    damage found in the media."""
     count = len(result.cues)
     status = f"{count} cue{'s' if count != 1 else ''} from `{name}` in {seconds:.1f} s."
     if not result.cues and not result.unheard:
         status += " No speech was found."
     if result.unheard:  # the subtitles leave this speech out: say so
         status += " **Warning:** " + unheard_line(name, result.unheard) + "."
+    if damage:
+        status += f" **`{name}` is {damage}**; the subtitles cover what could be read."
     return status
 
 
@@ -259,12 +313,27 @@ def model_summary(loaded: LoadedModel) -> str:
 
 
 def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None) -> gr.Blocks:
-    """The Blocks app, queued. `work_dir`: where request folders go (default: a new
-    temporary directory)."""
+    """The Blocks app, queued, its temporary tree swept on a timer. `work_dir`: where
+    request folders go (default: a new temporary directory)."""
     outputs = OutputFolders(
         Path(work_dir) / "outputs" if work_dir else Path(tempfile.mkdtemp(prefix="avsub-web-"))
     )
     default_fps = loaded.model.config.frames_per_second
+    app: GuardedBlocks | None = None  # the page, defined below; the janitor reads its queue
+    janitor = Janitor(
+        Path(get_upload_folder()), outputs, lambda: paths_in_queue(app) if app else set()
+    )
+
+    def request_options(beam_size, line_width, fps, max_cps, max_duration) -> SubtitleOptions:
+        try:
+            beam = int(beam_size) if beam_size is not None else 5
+            fps = float(fps) if fps else None
+        except (TypeError, ValueError):
+            raise RequestError("beam size and frames per second must be numbers") from None
+        if not 1 <= beam <= 10 or (fps is not None and not 0 < fps <= 30):
+            raise RequestError("beam size must be 1 to 10 and frames per second 0 to 30")
+        layout = page_layout(line_width, max_cps, max_duration)
+        return SubtitleOptions(decoding=DecodingOptions(beam_size=beam), layout=layout, fps=fps)
 
     # Gradio finds the progress bar by this default value: its documented way.
     def on_subtitle(
@@ -279,32 +348,36 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
     ):
         """Subtitle a video or audio file: the video with its subtitles, cues, downloads."""
         if not media:
-            raise gr.Error("Upload a video or audio file first.", print_exception=False)
+            raise refuse("Upload a video or audio file first.")
         formats = [fmt for fmt in DOWNLOAD_FORMATS if fmt in (formats or [])]
         if not formats:
-            raise gr.Error("Choose at least one download format.", print_exception=False)
-        try:
-            layout = page_layout(line_width, max_cps, max_duration)
-        except RequestError as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        options = SubtitleOptions(
-            decoding=DecodingOptions(beam_size=int(beam_size)),
-            layout=layout,
-            fps=float(fps) if fps else None,
-        )
+            raise refuse("Choose at least one download format.")
         progress(0.0, desc="Starting")
         started = time.monotonic()
 
+        def still_wanted() -> None:
+            if client_gone():  # between steps: nobody is waiting for the rest
+                raise ClientGone()
+
         def report(done: float, total: float) -> None:
+            still_wanted()
             progress(done / total if total else 1.0, desc=f"Subtitled {done:.0f} of {total:.0f} s")
 
         try:
-            result, player_vtt, downloads = subtitle_upload(
-                media, loaded, options, limits, outputs, formats, report
+            options = request_options(beam_size, line_width, fps, max_cps, max_duration)
+            result, player_vtt, downloads, damage = subtitle_upload(
+                media, loaded, options, limits, outputs, formats, report, still_wanted
             )
         except RequestError as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        status = subtitle_status(result, Path(media).name, time.monotonic() - started)
+            raise refuse(str(error)) from None
+        except ClientGone:
+            log.info("stopped: %s, its client has gone", Path(media).name)
+            raise gr.Error("the client has gone", print_exception=False) from None
+        finally:
+            janitor.used(media)
+        status = subtitle_status(result, Path(media).name, time.monotonic() - started, damage)
+        if damage:
+            log.info("%s: %s", Path(media).name, damage)
         cues = result.cues
         video = gr.Video(value=str(media), subtitles=str(player_vtt))
         return video, status, cue_rows(cues), [str(path) for path in downloads]
@@ -312,27 +385,37 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
     def on_score(hyp, ref):
         """Score hypothesis subtitles (or captions) against a reference."""
         if not hyp or not ref:
-            raise gr.Error("Upload both a hypothesis and a reference file.", print_exception=False)
+            raise refuse("Upload both a hypothesis and a reference file.")
         try:
             table, pairs, report_path = score_uploads(hyp, ref, outputs.new())
         except RequestError as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            raise refuse(str(error)) from None
+        finally:
+            janitor.used(hyp)
+            janitor.used(ref)
         return table, pairs, str(report_path)
 
-    # Gradio's own cache holds the uploads and the copies of our outputs it serves.
-    with gr.Blocks(
-        title="avsub", analytics_enabled=False, delete_cache=(600, KEEP_UPLOADS_SECONDS)
-    ) as app:
+    app = GuardedBlocks(
+        title="avsub",
+        analytics_enabled=False,
+        limits=limits,
+        on_dropped_upload=janitor.remove_partials,
+    )
+    janitor.uploaded = app.upload_file_set
+    janitor.run()
+    with app:
         gr.Markdown("# avsub: video in, timed subtitles out")
         gr.Markdown(model_summary(loaded), elem_id="model-info")
         with gr.Tab("Subtitle"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    media = gr.File(
-                        label="Video or audio file",
-                        file_types=sorted(MEDIA_EXTENSIONS),
-                        type="filepath",
-                        elem_id="media-upload",
+                    media = paths_only(
+                        gr.File(
+                            label="Video or audio file",
+                            file_types=sorted(MEDIA_EXTENSIONS),
+                            type="filepath",
+                            elem_id="media-upload",
+                        )
                     )
                     gr.Markdown(
                         f"Up to {limits.max_file_mb:g} MB and {limits.max_minutes:g} minutes."
@@ -386,17 +469,21 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             )
         with gr.Tab("Score"):
             with gr.Row():
-                hyp = gr.File(
-                    label="Hypothesis (SRT, VTT, JSON cues or caption set)",
-                    file_types=SCORE_FILE_TYPES,
-                    type="filepath",
-                    elem_id="hyp-upload",
+                hyp = paths_only(
+                    gr.File(
+                        label="Hypothesis (SRT, VTT, JSON cues or caption set)",
+                        file_types=SCORE_FILE_TYPES,
+                        type="filepath",
+                        elem_id="hyp-upload",
+                    )
                 )
-                ref = gr.File(
-                    label="Reference (same kind)",
-                    file_types=SCORE_FILE_TYPES,
-                    type="filepath",
-                    elem_id="ref-upload",
+                ref = paths_only(
+                    gr.File(
+                        label="Reference (same kind)",
+                        file_types=SCORE_FILE_TYPES,
+                        type="filepath",
+                        elem_id="ref-upload",
+                    )
                 )
             score = gr.Button("Score", variant="primary", elem_id="score-button")
             metrics = gr.Markdown(elem_id="score-table")
@@ -411,5 +498,6 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
                 api_name="score",
                 concurrency_limit=limits.concurrency,
             )
-    app.queue(default_concurrency_limit=limits.concurrency)
+    # Gradio's own bound stands behind Admission's, which refuses first with a clearer line.
+    app.queue(default_concurrency_limit=limits.concurrency, max_size=limits.max_waiting + 1)
     return app

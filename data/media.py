@@ -16,12 +16,24 @@ unit) raise ``MediaError``. Damage a decoder conceals by itself (H.264 error
 concealment), or that a demuxer skips (Matroska resyncs past a broken cluster), is
 passed through as every player would; audio stays in sync because gaps in the
 audio timestamps are filled with silence.
+
+A header's duration is not trusted where FFmpeg only estimates it (raw ADTS AAC, MP3,
+other elementary streams): ``probe`` measures those from their packets, and a reader
+opened inside ``decoding(max_seconds)`` stops with ``MediaTooLong`` as soon as it decodes
+past the limit, whatever the header said; its ``check`` runs before every read, so a
+caller can stop a long read (e.g. when nobody waits for the result any more). A caller that
+gives ``decoding`` an ``on_damage`` callback gets damaged media read as far as it can be
+(packets the decoder rejects skipped, their time filled with silence) and described in one
+line, instead of a MediaError.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import av
@@ -43,6 +55,8 @@ MEDIA_EXTENSIONS = frozenset(
 # Signatures of common containers: a file that starts like one but cannot be opened
 # is "truncated or corrupt"; anything else is "not a media file".
 _SIGNATURES = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\x1a\x45\xdf\xa3", b"\x30\x26\xb2\x75")
+# Raw elementary streams have no index: FFmpeg guesses their duration from the bit rate.
+_ESTIMATED_FORMATS = frozenset("aac mp3 ac3 eac3 dts h264 hevc m4v mpegvideo".split())
 _GAP_TOLERANCE = 0.02  # seconds; larger holes between audio frames are filled with zeros
 _END_TOLERANCE = 0.25  # seconds of codec padding trimmed at the end of an audio stream
 
@@ -54,6 +68,46 @@ class MediaError(Exception):
         self.path = str(path)
         self.reason = " ".join(str(reason).split())  # one line, whatever FFmpeg said
         super().__init__(f"{self.path}: {self.reason}")
+
+
+class MediaTooLong(MediaError):
+    """Decoding went past the ``decoding`` limit in force: ``seconds`` were decoded."""
+
+    def __init__(self, path: str, seconds: float, limit: float):
+        self.seconds, self.limit = seconds, limit
+        super().__init__(
+            path, f"longer than the limit of {limit / 60:g} minutes (found while decoding)"
+        )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    max_seconds: float | None = None
+    check: Callable[[], None] | None = None
+    on_damage: Callable[[str, str], None] | None = None
+
+
+# Set by decoding() around a request, read by every MediaReader opened inside it, so that
+# callers deep in a pipeline need not pass them through.
+_RULES: ContextVar[_Rules | None] = ContextVar("decoding", default=None)
+
+
+@contextmanager
+def decoding(
+    max_seconds: float | None = None,
+    check: Callable[[], None] | None = None,
+    on_damage: Callable[[str, str], None] | None = None,
+) -> Iterator[None]:
+    """Rules for the readers opened inside the block: past ``max_seconds`` of media they
+    raise MediaTooLong; ``check()`` runs before every read (and may raise to stop it);
+    with ``on_damage`` they read past packets the decoder rejects and past a stream that
+    ends before its header says, and call ``on_damage(path, one-line description)`` once
+    when closed (without it, such packets raise MediaError)."""
+    token = _RULES.set(_Rules(max_seconds, check, on_damage))
+    try:
+        yield
+    finally:
+        _RULES.reset(token)
 
 
 @dataclass(frozen=True)
@@ -124,21 +178,25 @@ def _stream_end(stream, origin: float) -> float | None:
     return float(start + stream.duration * stream.time_base) - origin
 
 
-def _scan_duration(path: str, container) -> float:
-    """Duration from packet timestamps, for files whose header does not say."""
+def _scan_duration(path: str, container, longest: float = math.inf) -> float:
+    """Duration from packet timestamps (no decoding), for files whose header does not say
+    or only estimates; stops once past ``longest`` seconds."""
     origin, end = _origin(container), 0.0
     try:
         for packet in container.demux():
             if packet.pts is not None and packet.time_base is not None:
                 stop = (packet.pts + (packet.duration or 0)) * packet.time_base
                 end = max(end, float(stop) - origin)
+                if end > longest:
+                    break
     except av.FFmpegError as err:
         raise MediaError(path, f"truncated or corrupt ({_ffmpeg_reason(err)})") from err
     return end
 
 
-def probe(path: str | os.PathLike) -> MediaInfo:
-    """Read the header of ``path`` (no decoding unless the duration is unknown)."""
+def probe(path: str | os.PathLike, longest: float = math.inf) -> MediaInfo:
+    """Read the header of ``path``; its packets are read (not decoded) when the header
+    does not say the duration or only estimates it, up to ``longest`` seconds."""
     path = os.fspath(path)
     container = _open(path)
     try:
@@ -146,11 +204,13 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         if audio is None and video is None:
             raise MediaError(path, "no audio or video stream")
         origin = _origin(container)
-        if container.duration is not None and container.duration > 0:
+        if set(container.format.name.split(",")) & _ESTIMATED_FORMATS:
+            duration = _scan_duration(path, container, longest)
+        elif container.duration is not None and container.duration > 0:
             duration = container.duration / av.time_base
         else:
             ends = [e for e in (_stream_end(audio, origin), _stream_end(video, origin)) if e]
-            duration = max(ends) if ends else _scan_duration(path, container)
+            duration = max(ends) if ends else _scan_duration(path, container, longest)
         rate = (video.average_rate or video.guessed_rate) if video is not None else None
         return MediaInfo(
             path=path,
@@ -201,7 +261,15 @@ class MediaReader:
         self.sample_rate = int(sample_rate)
         self.fps = float(fps)
         self.frame_size = int(frame_size)
-        self.info = probe(self.path)
+        rules = _RULES.get() or _Rules()
+        self.limit, self._before_read = rules.max_seconds, rules.check  # limit None: any
+        self._on_damage = rules.on_damage
+        self._damage: dict[str, list[float]] = {}  # kind -> times of rejected packets
+        self._cut: set[str] = set()  # kinds whose demuxing failed part-way
+        self._short: str | None = None  # how the audio ended before its header's end
+        self.info = probe(self.path, self.limit + 1 if self.limit is not None else math.inf)
+        if self.limit is not None and self.info.duration > self.limit + _END_TOLERANCE:
+            raise MediaTooLong(self.path, self.info.duration, self.limit)
         self._audio_in = self._video_in = None
         # Audio state: samples [base, base + len(buf)) of the 16 kHz timeline.
         self._abuf = np.zeros(0, np.float32)
@@ -224,13 +292,58 @@ class MediaReader:
             if other is not stream:
                 other.discard = av.stream.Discard.all  # demuxer skips their packets
         self._audio_in = container
-        self._aframes = container.decode(stream)
+        self._aframes = self._decoded(container, stream, "audio")
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
         self._aorigin = _origin(container)
         self._anext_time = 0.0  # where the next decoded frame should start, in seconds
         self._aflushed = False
         end = _stream_end(stream, self._aorigin) or self.info.duration
         self._alimit = round(end * self.sample_rate) if end > 0 else None  # header's end
+
+    def _decoded(self, container, stream, kind: str):
+        """Frames of ``stream``. With an on_damage callback, packets the decoder rejects are
+        skipped and noted (unless most are: then MediaError), and a demuxer error ends the
+        stream; without one, the first error raises (as container.decode would)."""
+        if self._on_damage is None:
+            yield from container.decode(stream)
+            return
+        packets, good = container.demux(stream), 0
+        rejected = self._damage.setdefault(kind, [])
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError:
+                self._cut.add(kind)  # the rest of the file cannot be read
+                return
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as err:
+                if packet.pts is not None:
+                    rejected.append(float(packet.pts * packet.time_base) - _origin(container))
+                if len(rejected) > 10 and len(rejected) > good:
+                    self._fail(kind, err)
+                continue
+            good += 1
+            yield from frames
+
+    @property
+    def damage(self) -> str | None:
+        """What was wrong with the media read so far, in one line; None if nothing."""
+        parts = []
+        for kind, times in self._damage.items():
+            if len(times) == 1:
+                parts.append(f"1 unreadable {kind} packet at {times[0]:.1f} s")
+            elif times:
+                parts.append(
+                    f"{len(times)} unreadable {kind} packets between {min(times):.1f} s "
+                    f"and {max(times):.1f} s"
+                )
+        parts += [f"the {kind} cannot be read past a damaged part" for kind in sorted(self._cut)]
+        if self._short:
+            parts.append(self._short)
+        return "damaged: " + "; ".join(parts) if parts else None
 
     def _fail(self, kind: str, err: Exception):
         """Remember a decoding error of ``kind`` ("audio"/"video"), close that handle, raise."""
@@ -240,7 +353,15 @@ class MediaReader:
         container.close()
         raise error from err
 
+    def _past_limit(self, kind: str, seconds: float):
+        """Raise (and keep raising) MediaTooLong once ``seconds`` decoded pass the limit."""
+        if self.limit is not None and seconds > self.limit + _END_TOLERANCE:
+            self._failed[kind] = MediaTooLong(self.path, seconds, self.limit)
+            raise self._failed[kind]
+
     def _check(self, kind: str, start: float, last: float):
+        if self._before_read is not None:
+            self._before_read()
         if kind in self._failed:
             raise self._failed[kind]
         if self._closed:
@@ -297,7 +418,12 @@ class MediaReader:
             if chunks is None:
                 padded = limit is not None and limit < have <= limit + tol
                 self._aend = limit if padded else have
+                if limit is not None and have < limit - max(tol, limit // 50):
+                    self._short = (
+                        f"audio ends at {have / sr:.1f} s of the {limit / sr:.1f} s its header says"
+                    )
                 break
+            self._past_limit("audio", (have + sum(map(len, chunks))) / sr)
             for chunk in chunks:
                 if have + len(chunk) <= s0:  # wholly before the span: not kept
                     have += len(chunk)
@@ -324,7 +450,7 @@ class MediaReader:
                 other.discard = av.stream.Discard.all
         stream.thread_type = "AUTO"
         self._video_in = container
-        self._vframes = container.decode(stream)
+        self._vframes = self._decoded(container, stream, "video")
         self._vorigin = _origin(container)
         rate = stream.average_rate or stream.guessed_rate
         self._vstep = 1.0 / float(rate) if rate else 1.0 / 25  # a frame's display time
@@ -337,10 +463,13 @@ class MediaReader:
             self._fail("video", err)
         if frame is None:
             return None
-        if frame.time is not None:
-            return frame.time - self._vorigin, frame
         previous = self._next or self._cur  # no timestamp: one frame after the last
-        return (previous[0] + self._vstep if previous else 0.0), frame
+        if frame.time is not None:
+            time = frame.time - self._vorigin
+        else:
+            time = previous[0] + self._vstep if previous else 0.0
+        self._past_limit("video", time)
+        return time, frame
 
     def _frame_at(self, t: float) -> av.VideoFrame | None:
         """The frame shown at time ``t`` (never decreasing between calls); None past the end."""
@@ -383,7 +512,10 @@ class MediaReader:
     # ------------------------------------------------------------------------- lifetime
 
     def close(self):
-        """Release both container handles (safe to call twice)."""
+        """Release both container handles (safe to call twice); damage found is reported
+        to the on_damage callback."""
+        if not self._closed and self._on_damage is not None and self.damage:
+            self._on_damage(self.path, self.damage)
         for container in (self._audio_in, self._video_in):
             if container is not None:
                 container.close()  # closing twice is harmless in PyAV

@@ -10,6 +10,9 @@ Good files:
   .mp3, .ogg/.opus (Opus).
 - ``tone(freq, seconds)``: a sine to feed them.
 
+``make_understated_aac(path, seconds)``: raw ADTS AAC whose duration FFmpeg estimates from
+its first packets' bit rate as a small fraction of ``seconds``.
+
 Bad files: ``make_empty``, ``make_text`` (text under a media name), ``make_truncated``
 (the first half of a valid file), ``make_corrupt`` (random bytes over the middle).
 
@@ -68,16 +71,19 @@ def make_video(
     audio: np.ndarray | None = None,
     sample_rate: int = 16000,
     video: bool = True,
+    faststart: bool = False,
 ) -> str:
     """Write ``seconds`` of ``draw_frame`` video at ``fps`` and ``size = (width, height)``
     (both even) plus ``audio`` (float32 mono at ``sample_rate``) if given.
 
-    ``video=False`` writes only the audio (e.g. an .m4a or an audio-only .mp4).
+    ``video=False`` writes only the audio (e.g. an .m4a or an audio-only .mp4);
+    ``faststart`` puts an .mp4's index before its media data.
     Codecs follow the suffix: .webm gets VP9 + Opus, everything else H.264 + AAC.
     """
     path = os.fspath(path)
     webm = path.lower().endswith(".webm")
-    with av.open(path, "w") as container:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(path, "w", options=options) as container:
         vstream = astream = None
         if video:
             vstream = container.add_stream("libvpx-vp9" if webm else "libx264", rate=fps)
@@ -120,6 +126,18 @@ def make_audio(path, samples: np.ndarray, sample_rate: int = 16000) -> str:
     return path
 
 
+def make_understated_aac(path, seconds: float, sample_rate: int = 16000) -> str:
+    """Raw ADTS AAC: 5 s of loud noise (a high bit rate), then silence (a low one); FFmpeg
+    guesses the duration from the bit rate of the start, so it reads far too short."""
+    loud = np.random.default_rng(0).uniform(-0.5, 0.5, 5 * sample_rate).astype(np.float32)
+    quiet = np.zeros(round((seconds - 5) * sample_rate), np.float32)
+    path = os.fspath(path)
+    with av.open(path, "w", format="adts") as container:
+        stream = container.add_stream("aac", rate=sample_rate, layout="mono")
+        encode_audio(container, stream, np.concatenate([loud, quiet]), sample_rate)
+    return path
+
+
 def make_empty(path) -> str:
     """A zero-byte file."""
     open(path, "wb").close()
@@ -133,14 +151,15 @@ def make_text(path) -> str:
     return os.fspath(path)
 
 
-def make_truncated(path, seconds: float = 2.0) -> str:
-    """The first half of a valid ``make_video`` file with audio (the suffix picks the
-    container; an .mp4 keeps its index at the end, so its first half has none)."""
-    make_video(path, seconds, audio=tone(440, seconds))
+def make_truncated(path, seconds: float = 2.0, keep: float = 0.5, faststart: bool = False) -> str:
+    """The first ``keep`` of a valid ``make_video`` file with audio (the suffix picks the
+    container; an .mp4 keeps its index at the end, so its first half has none, unless
+    ``faststart`` puts it first, as web video usually has it)."""
+    make_video(path, seconds, audio=tone(440, seconds), faststart=faststart)
     with open(path, "rb") as f:
         data = f.read()
     with open(path, "wb") as f:
-        f.write(data[: len(data) // 2])
+        f.write(data[: round(len(data) * keep)])
     return os.fspath(path)
 
 

@@ -39,6 +39,10 @@ def mixed_folder(tmp_path_factory, jfk_audio):
         (root / folder).mkdir()
     make_video(str(root / "talks" / "jfk.mp4"), 11.0, audio=jfk_audio)
     make_video(str(root / "music" / "end.mkv"), 3.0, audio=jfk_audio[16000 * 8 :])
+    # Cut at two thirds, its index first (as web video has it): damaged, partly readable.
+    damaged = make_video(root / "talks" / "jfk-damaged.mp4", 11.0, audio=jfk_audio, faststart=True)
+    data = Path(damaged).read_bytes()
+    Path(damaged).write_bytes(data[: len(data) * 2 // 3])
     make_empty(str(root / "bad" / "empty.mp4"))
     make_text(str(root / "bad" / "notes.mp4"))
     make_truncated(str(root / "bad" / "cut.mp4"))
@@ -95,6 +99,14 @@ def test_each_bad_file_is_one_line_on_stderr_and_exit_1(mixed_run, mixed_folder)
         json.loads(line) for line in (out / "caption-failures.jsonl").read_text().splitlines()
     ]
     assert sorted(Path(f["file"]).name for f in failures) == sorted(expected)
+
+
+def test_damaged_media_are_subtitled_as_far_as_they_go_and_said_to_be_damaged(mixed_run):
+    result, out = mixed_run
+    lines = [line for line in result.stderr.splitlines() if "jfk-damaged.mp4" in line]
+    assert len(lines) == 1 and ": damaged: " in lines[0] and "audio ends at" in lines[0]
+    assert "fellow Americans" in (out / "talks/jfk-damaged.txt").read_text()
+    assert "jfk-damaged" not in (out / "caption-failures.jsonl").read_text()
 
 
 def test_failed_files_leave_no_output_and_no_temporaries(mixed_run):

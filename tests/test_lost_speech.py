@@ -162,7 +162,7 @@ def test_the_web_page_warns_of_speech_without_words(
 
     monkeypatch.setattr(batch_decoding, "_text_tokens", lambda *args: [])
     path, _ = repeated_sentence
-    result, _, downloads = subtitle_upload(
+    result, _, downloads, _ = subtitle_upload(
         path, default_model, SubtitleOptions(), Limits(), OutputFolders(tmp_path), ["json"]
     )
     status = subtitle_status(result, "twice.mp4", 1.0)

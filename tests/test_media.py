@@ -1,6 +1,7 @@
 """data/media.py on real files written by tests/media_factory.py."""
 
 import math
+import re
 import tracemalloc
 from fractions import Fraction
 from pathlib import Path
@@ -9,7 +10,17 @@ import av
 import numpy as np
 import pytest
 
-from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, MediaReader, load_audio, probe
+from data import media
+from data.media import (
+    MEDIA_EXTENSIONS,
+    MediaError,
+    MediaInfo,
+    MediaReader,
+    MediaTooLong,
+    decoding,
+    load_audio,
+    probe,
+)
 from tests import media_factory as mf
 
 SR = 16000
@@ -303,3 +314,84 @@ def test_bundled_example_video():
         source = load_audio(flac / "shared/media/jfk.flac")
         n = min(len(source), len(audio))
         assert np.corrcoef(source[:n], audio[:n])[0, 1] > 0.99
+
+
+# ------------------------------------------------------------- durations that headers understate
+
+
+def test_probe_measures_a_raw_aac_file_its_header_understates(tmp_path):
+    path = mf.make_understated_aac(tmp_path / "long.aac", 120.0)
+    with av.open(path) as container:  # FFmpeg's estimate from the bit rate
+        assert container.duration / av.time_base < 30
+    assert probe(path).duration == pytest.approx(120.0, abs=0.2)
+    assert probe(path, longest=50.0).duration == pytest.approx(50.0, abs=1.0)  # stops early
+
+
+def test_decoding_stop_a_reader_whatever_the_header_says(tmp_path, monkeypatch):
+    path = mf.make_understated_aac(tmp_path / "long.aac", 120.0)
+    monkeypatch.setattr(media, "_ESTIMATED_FORMATS", frozenset())  # trust the estimate
+    assert probe(path).duration < 30
+    with decoding(60.0), MediaReader(path) as reader:
+        assert len(reader.audio(0.0, 50.0)) == 50 * SR  # under the limit: read as usual
+        with pytest.raises(MediaTooLong, match=r"long\.aac: longer than the limit of 1 minutes"):
+            reader.audio(50.0, math.inf)
+        with pytest.raises(MediaTooLong):  # and it stays refused
+            reader.audio(60.0, 70.0)
+    assert len(load_audio(path)) == pytest.approx(120 * SR, abs=SR // 4)  # no limit outside
+
+
+def test_decoding_check_runs_before_every_read(tmp_path):
+    path = mf.make_audio(tmp_path / "a.wav", mf.tone(440, 3.0))
+    reads = []
+
+    def check():
+        reads.append(1)
+        if len(reads) > 2:
+            raise KeyboardInterrupt  # anything the caller chooses
+
+    with decoding(check=check), MediaReader(path) as reader:
+        reader.audio(0.0, 1.0)
+        reader.audio(1.0, 2.0)
+        with pytest.raises(KeyboardInterrupt):
+            reader.audio(2.0, 3.0)
+
+
+# ------------------------------------------------------------------- damaged media, reported
+
+
+def read_noting_damage(path) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    notes = []
+    with decoding(on_damage=lambda where, note: notes.append((where, note))):
+        return load_audio(path), notes
+
+
+def test_a_corrupt_middle_is_read_past_and_described(tmp_path):
+    path = mf.make_corrupt(tmp_path / "c.mp4", seconds=6.0)
+    audio, notes = read_noting_damage(path)
+    assert len(audio) == pytest.approx(6 * SR, abs=SR // 4)  # rejected packets: silence
+    ((where, note),) = notes
+    assert where == path and "\n" not in note
+    assert re.fullmatch(
+        r"damaged: \d+ unreadable audio packets between [\d.]+ s and [\d.]+ s", note
+    )
+    tone_part = audio[: SR // 2]
+    assert peak_hz(tone_part) == pytest.approx(440, abs=5)  # what precedes the damage is intact
+
+
+def test_a_cut_file_is_read_to_its_end_and_described(tmp_path):
+    path = mf.make_truncated(tmp_path / "cut.mp4", 6.0, keep=2 / 3, faststart=True)
+    audio, notes = read_noting_damage(path)
+    assert 3 * SR < len(audio) < 5 * SR
+    ((_, note),) = notes
+    assert (
+        note.startswith("damaged: ")
+        and f"audio ends at {len(audio) / SR:.1f} s of the 6.0 s" in note
+    )
+    with MediaReader(path) as reader:  # no on_damage: the cut packet raises, as before
+        with pytest.raises(MediaError, match="truncated or corrupt audio"):
+            reader.audio(0.0, math.inf)
+
+
+def test_good_files_report_no_damage(tmp_path):
+    path = mf.make_video(tmp_path / "ok.mp4", 2.0, audio=mf.tone(440, 2.0))
+    assert read_noting_damage(path)[1] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ class Server:
     url: str
     process: subprocess.Popen
     log_path: Path
+    uploads: Path  # Gradio's upload folder (GRADIO_TEMP_DIR)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -48,15 +50,16 @@ def running_server(*options: str):
     does not come up."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="avsub-test-serve-") as folder:
-        log_path = Path(folder) / "serve.log"
+        log_path, uploads = Path(folder) / "serve.log", Path(folder) / "gradio"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "serve.py", "--port", str(port), "--device", "cpu", *options],
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, "GRADIO_TEMP_DIR": str(uploads)},
             )
-        server = Server(f"http://127.0.0.1:{port}/", process, log_path)
+        server = Server(f"http://127.0.0.1:{port}/", process, log_path, uploads)
         try:
             deadline = time.monotonic() + START_TIMEOUT
             while not _answers(server.url):
