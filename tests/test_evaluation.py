@@ -13,16 +13,14 @@ from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
 from data.subtitles import Cue
-from evaluation.caption_metrics import java_available, score_caption_sets, tokenize
+from evaluation.caption_metrics import score_caption_sets, tokenize
 from evaluation.caption_sets import CaptionSetError, load_hypotheses, load_references
 from evaluation.file_pairing import AmbiguousPairError, pair_folders
 from evaluation.subtitle_metrics import score_subtitle_corpus, score_subtitles
 from evaluation.text_norm import normalise
 from evaluation.time_pairing import pair_hypothesis_words, word_times
 
-needs_java = pytest.mark.skipif(
-    not java_available(), reason="Java is needed for PTBTokenizer and METEOR"
-)
+needs_java = pytest.mark.needs_tool("java")  # PTBTokenizer and METEOR
 
 SUBJECTS = ["A man", "a woman", "The child", "two dogs", "A chef", "someone", "a band", "The cat"]
 VERBS = [
