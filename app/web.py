@@ -23,10 +23,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from app.layout import LayoutOptions
 from app.options import SubtitleOptions
 from app.pipeline import Progress, subtitle
 from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, probe
+from data.subtitle_rules import LayoutOptions, layout_problems
 from data.subtitles import Cue, SubtitleError, read_subtitles, write_subtitles
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError, load_hypotheses, load_references
@@ -219,12 +219,11 @@ def page_layout(line_width, max_cps, max_duration) -> LayoutOptions:
         raise RequestError(
             "layout: line width, characters per second and duration must be numbers"
         ) from None
-    if options.max_line_width < 10 or not options.max_cps > 0:
+    if problems := layout_problems(options):
+        field, problem = problems[0]
         raise RequestError(
-            "layout: at least 10 characters per line and above 0 characters per second"
+            f"layout: {field.replace('_', ' ')} {getattr(options, field):g} {problem}"
         )
-    if not options.max_duration >= options.min_duration:
-        raise RequestError(f"layout: cues must be allowed at least {options.min_duration:.2f} s")
     return options
 
 
@@ -333,13 +332,25 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
                     )
                     beam_size = gr.Slider(1, 10, value=5, step=1, label="Beam size (1 = greedy)")
                     line_width = gr.Slider(
-                        20, 80, value=42, step=1, label="Characters per line at most"
+                        20,
+                        80,
+                        value=LayoutOptions.max_line_width,
+                        step=1,
+                        label="Characters per line at most",
                     )
                     max_cps = gr.Slider(
-                        10, 40, value=20, step=1, label="Characters per second at most"
+                        10,
+                        40,
+                        value=LayoutOptions.max_cps,
+                        step=1,
+                        label="Characters per second at most",
                     )
                     max_duration = gr.Slider(
-                        1, 20, value=7, step=0.5, label="Seconds per cue at most"
+                        1,
+                        20,
+                        value=LayoutOptions.max_duration,
+                        step=0.5,
+                        label="Seconds per cue at most",
                     )
                     fps = gr.Number(
                         value=default_fps,

@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.layout import LayoutOptions
 from bench.readable_media import Stretch, read_stretches
+from data.subtitle_rules import LayoutOptions
 from data.subtitles import Cue, read_subtitles
 from evaluation.subtitle_layout import layout_report
 from evaluation.subtitle_metrics import score_subtitle_corpus

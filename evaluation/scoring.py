@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from app.layout import LayoutOptions
+from data.subtitle_rules import LayoutOptions
 from data.subtitles import SubtitleError, read_subtitles
 from evaluation.caption_metrics import (
     CAPTION_METRICS,

@@ -1,37 +1,19 @@
 """How readable and how well timed subtitles are: the share of cues within each layout
 rule, and how hypothesis cue time lines up with reference speech.
 
-Figures are percentages (0-100). Subtitle files keep milliseconds, so every time rule
-is checked with `TIME_SLACK` (1 ms) to spare: 5/6 s written as 0.833 still passes.
+Figures are percentages (0-100). The rules and the check of one cue against them are
+data/subtitle_rules.py's, the same the layout follows.
 """
 
 from __future__ import annotations
 
-from app.layout import LayoutOptions, cue_characters
+from data.subtitle_rules import RULES, LayoutOptions, rules_kept
 from data.subtitles import Cue
 
-TIME_SLACK = 0.001
-RULES = ("line_width", "line_count", "min_duration", "max_duration", "cps", "gap")
 LAYOUT_FIGURES = (*(f"rule_{rule}" for rule in RULES), "rule_all")
 TIMING_FIGURES = ("hyp_time_near_speech", "ref_speech_covered")
 # Counts, not percentages: how many cues were laid out, and how many sit in silence.
 COUNT_FIGURES = ("cues", "cues_off_speech")
-
-
-def _rules_kept(cue: Cue, next_cue: Cue | None, options: LayoutOptions) -> dict[str, bool]:
-    lines = cue.text.split("\n")
-    duration = cue.end - cue.start
-    return {
-        "line_width": all(len(line) <= options.max_line_width for line in lines),
-        "line_count": len(lines) <= options.max_lines,
-        "min_duration": duration >= options.min_duration - TIME_SLACK,
-        "max_duration": duration <= options.max_duration + TIME_SLACK,
-        # A cue of no time shows its text infinitely fast.
-        "cps": duration > 0
-        and cue_characters(cue.text) <= options.max_cps * (duration + TIME_SLACK),
-        # The last cue has no next one; an overlap is a negative gap.
-        "gap": next_cue is None or next_cue.start - cue.end >= options.min_gap - TIME_SLACK,
-    }
 
 
 def rule_counts(cues: list[Cue], options: LayoutOptions) -> dict[str, int]:
@@ -41,7 +23,7 @@ def rule_counts(cues: list[Cue], options: LayoutOptions) -> dict[str, int]:
     counts = {"cues": len(ordered), **{key: 0 for key in LAYOUT_FIGURES}}
     for index, cue in enumerate(ordered):
         next_cue = ordered[index + 1] if index + 1 < len(ordered) else None
-        kept = _rules_kept(cue, next_cue, options)
+        kept = rules_kept(cue, next_cue, options)
         for rule, ok in kept.items():
             counts[f"rule_{rule}"] += ok
         counts["rule_all"] += all(kept.values())
