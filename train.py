@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 
 from data import synthetic
 from data.datasets import Clip, load_clips, read_dataset
-from model.audio import TIME_PRECISION, window_mel
+from model.audio import SAMPLE_RATE, TIME_PRECISION, window_mel
 from model.captioner import AVCaptioner
 from model.checkpoint import load_model, save_checkpoint
 from model.config import ModelConfig
@@ -505,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     if cached and fresh_trunk:
         standardise_projection(model, train_clips)
     # What "no sound" and "no picture" look like to the model, for modality dropout.
-    silent_mel = mel_fn(torch.zeros(round(seconds * 16000)))  # (n_mels, audio_frames)
+    silent_mel = mel_fn(torch.zeros(round(seconds * SAMPLE_RATE)))  # (n_mels, audio_frames)
     black = torch.zeros(1, config.frame_size, config.frame_size, 3, dtype=torch.uint8)
     if cached:
         with torch.no_grad():

@@ -27,18 +27,19 @@ from app.options import SubtitleOptions
 from app.pipeline import Progress, subtitle
 from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, probe
 from data.subtitle_rules import LayoutOptions, layout_problems
-from data.subtitles import Cue, SubtitleError, read_subtitles, write_subtitles
+from data.subtitles import FORMATS as DOWNLOAD_FORMATS
+from data.subtitles import READABLE_FORMATS, Cue, SubtitleError, read_subtitles, write_subtitles
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError, load_hypotheses, load_references
+from evaluation.metric_names import LOWER_IS_BETTER, METRIC_LABELS
 from evaluation.report import markdown_table, write_json
 from evaluation.scoring import UsageError, needs_java, score_paths
 from evaluation.time_pairing import pair_hypothesis_words
 from model.checkpoint import LoadedModel
 from model.search import DecodingOptions
 
-DOWNLOAD_FORMATS = ("srt", "vtt", "json", "txt")
 DEFAULT_DOWNLOADS = ["srt", "vtt", "json"]
-SCORE_FILE_TYPES = [".srt", ".vtt", ".json"]
+SCORE_FILE_TYPES = [f".{fmt}" for fmt in READABLE_FORMATS]
 KEEP_OUTPUTS_SECONDS = 3600  # our request folders older than this are removed
 # Uploads wait in the queue before they are read: keep them well beyond a long wait.
 KEEP_UPLOADS_SECONDS = 4 * 3600
@@ -198,7 +199,8 @@ def score_uploads(
         raise RequestError(message) from None
     report = _public_names(report, names)
     table = markdown_table(report, report["settings"]["metrics"])
-    notes = ["Figures on the 0-100 scale; WER, CER and SubER: lower is better."]
+    lower = ", ".join(METRIC_LABELS[key] for key in LOWER_IS_BETTER)
+    notes = [f"Figures on the 0-100 scale; {lower}: lower is better."]
     if not report["settings"]["java"] and needs_java(report):
         notes.append(java_missing_note())
     report_path = write_json(report, folder / f"score-{hyp_path.stem}.json")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from data.media import SAMPLE_RATE
+
 NOISE_RMS = 0.03  # about -30 dBFS: clearly audible, a little under the speech (RMS ~0.04-0.08)
 MUSIC_PEAK = 0.3
 

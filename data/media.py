@@ -2,7 +2,8 @@
 
 Everything the model sees from a media file comes through here:
 
-- audio: float32 mono in [-1, 1] at ``sample_rate`` (16 kHz for Whisper), sample 0 at
+- audio: float32 mono in [-1, 1] at ``sample_rate`` (``SAMPLE_RATE``, 16 kHz, for the
+  models), sample 0 at
   time 0 of the file;
 - frames: uint8 RGB, ``(N, S, S, 3)``, frame k being the picture shown at time
   ``k / fps`` seconds.
@@ -28,6 +29,9 @@ import av
 import av.logging
 import av.stream
 import numpy as np
+
+# The audio rate the models read (Whisper's log-mel front end): one definition for all.
+SAMPLE_RATE = 16000
 
 MEDIA_EXTENSIONS = frozenset(
     "." + ext
@@ -163,7 +167,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         container.close()
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The whole file's audio as float32 mono in [-1, 1], shape (T,) at ``sample_rate``.
 
     A file without an audio stream gives silence (zeros) for its duration.
@@ -191,7 +195,9 @@ class MediaReader:
     decodes a video frame.
     """
 
-    def __init__(self, path, sample_rate: int = 16000, fps: float = 1.0, frame_size: int = 224):
+    def __init__(
+        self, path, sample_rate: int = SAMPLE_RATE, fps: float = 1.0, frame_size: int = 224
+    ):
         self.path = os.fspath(path)
         self.sample_rate = int(sample_rate)
         self.fps = float(fps)

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchaudio.functional import melscale_fbanks
 
+from data.media import SAMPLE_RATE
 from model.attention import EncoderBlock, sinusoids
 
-SAMPLE_RATE = 16000
 N_FFT = 400
 HOP_LENGTH = 160
 CHUNK_SECONDS = 30

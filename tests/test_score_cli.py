@@ -179,7 +179,7 @@ def test_missing_file_exits_1(tmp_path):
         (["--hyp", "{hyp}", "--ref", "{ref}", "--metrics", "bleu5"], "unknown metric 'bleu5'"),
         (
             ["--hyp", "{hyp}", "--ref", "{ref}", "--metrics", "meteor"],
-            "'meteor' does not apply to subtitle files",
+            "not a subtitle metric: meteor",
         ),
         (["--hyp", "{dir}", "--ref", "{ref}"], "cannot score a folder"),
         (["--hyp", "{captions}", "--ref", "{ref}"], "cannot score a captions"),
