@@ -82,8 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1000,
         help="optimiser steps (the schedule's length); 1000 by default: the synthetic set's "
-        "shape slot is learnt late (validation exact 65%% at step 600 and 98%% at step 800 "
-        "of a 1200-step run, measured)",
+        "shape slot is learnt late (README, Training)",
     )
     p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this")
     p.add_argument(
@@ -101,9 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--label-smoothing",
         type=float,
         default=0.0,
-        help="0 by default: with 0.1 the slots learnt first (colour, direction) kept sending "
-        "the frame trunk gradients 7x the size of the shape slot's; without it the synthetic "
-        "set's shape slot reached 75%% instead of 61%% in 700 steps (validation, measured)",
+        help="0 by default: with 0.1 the slots learnt first (colour, direction) keep sending "
+        "the frame trunk gradients that drown the shape slot's (README, Training)",
     )
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--clip-grad", type=float, default=1.0)
@@ -122,8 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=None,
         help="torch CPU threads per process (default: the CPU cores shared out between the "
-        "processes on this machine; the default run took 0.38 s a step with 2 threads and "
-        "0.67 s with 1, measured on the 2-core machine)",
+        "processes on this machine)",
     )
     args = p.parse_args(argv)
     if args.batch_size % args.accum:
