@@ -28,8 +28,9 @@ from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
-# Before PyTorch loads: OpenMP threads that spin while waiting made steps many times
-# slower whenever anything else ran on the machine (app/__init__.py sets the same).
+# Before PyTorch loads: OpenMP threads that spin while waiting make training steps much
+# slower whenever anything else runs on the machine. (Inference keeps the default:
+# app/__init__.py says why.)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402

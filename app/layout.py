@@ -15,7 +15,7 @@ ends a cue. Each cue then starts up to `lead_in` before its first word and ends 
 `lead_out` after its last, taking more of the silence around (after the end first)
 only where `min_duration` or `max_cps` need it.
 
-Speech faster than `max_cps`: the issue asks for more cues, but no split can lower the
+Speech faster than `max_cps`: more cues would not help, as no split can lower the
 reading rate of speech that is itself too fast (more, shorter cues carry the same
 characters in the same time; words are never dropped or moved off their voice). So
 those cues keep all their words, take what silence there is around them, and stay

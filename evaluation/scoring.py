@@ -38,7 +38,7 @@ _CIDER = (
 )
 
 
-# Hypothesis cue time this close to reference speech counts as near it (issue 6).
+# Hypothesis cue time this close to reference speech counts as near it.
 SPEECH_TOLERANCE = 0.3
 
 
