@@ -253,6 +253,7 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
         Path(work_dir) / "outputs" if work_dir else Path(tempfile.mkdtemp(prefix="avsub-web-"))
     )
     default_fps = loaded.model.config.frames_per_second
+    rules = LayoutOptions()
 
     # Gradio finds the progress bar by this default value: its documented way.
     def on_subtitle(
@@ -336,23 +337,15 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
                     line_width = gr.Slider(
                         20,
                         80,
-                        value=LayoutOptions.max_line_width,
+                        value=rules.max_line_width,
                         step=1,
                         label="Characters per line at most",
                     )
                     max_cps = gr.Slider(
-                        10,
-                        40,
-                        value=LayoutOptions.max_cps,
-                        step=1,
-                        label="Characters per second at most",
+                        10, 40, value=rules.max_cps, step=1, label="Characters per second at most"
                     )
                     max_duration = gr.Slider(
-                        1,
-                        20,
-                        value=LayoutOptions.max_duration,
-                        step=0.5,
-                        label="Seconds per cue at most",
+                        1, 20, value=rules.max_duration, step=0.5, label="Seconds per cue at most"
                     )
                     fps = gr.Number(
                         value=default_fps,
