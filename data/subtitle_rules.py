@@ -33,6 +33,8 @@ MIN_LINE_WIDTH = 10
 # written as 0.833 still passes.
 TIME_SLACK = 0.001
 RULES = ("line_width", "line_count", "min_duration", "max_duration", "cps", "gap")
+# The LayoutOptions fields those rules check cues against.
+RULE_LIMITS = ("max_line_width", "max_lines", "max_cps", "min_duration", "max_duration", "min_gap")
 
 
 def cue_characters(text: str) -> int:

@@ -21,7 +21,7 @@ from evaluation.metric_names import (
     TIME_PAIRED_METRICS,
     chosen_metrics,
 )
-from evaluation.subtitle_layout import layout_report, layout_settings
+from evaluation.subtitle_layout import SPEECH_TOLERANCE, layout_report, layout_settings
 from evaluation.subtitle_metrics import TIME_PAIRING, sacrebleu_signature, score_subtitle_corpus
 from evaluation.text_norm import NORMALISATION
 
@@ -36,10 +36,6 @@ _PACKAGES = (
 _CIDER = (
     "CIDEr-D: pycocoevalcap Cider (n=4, sigma=6, clipped counts), IDF from the scored references"
 )
-
-
-# Hypothesis cue time this close to reference speech counts as near it.
-SPEECH_TOLERANCE = 0.3
 
 
 class UsageError(ValueError):
