@@ -62,22 +62,14 @@ def rules_kept(cue: Cue, next_cue: Cue | None, options: LayoutOptions) -> dict[s
 def layout_problems(options: LayoutOptions) -> list[tuple[str, str]]:
     """(field, what it must be) for each setting no subtitle could keep; empty when all
     can be kept. The command lines and the web page word their errors from these."""
-    problems = []
-    if options.max_line_width < MIN_LINE_WIDTH:
-        problems.append(
-            ("max_line_width", f"must be at least {MIN_LINE_WIDTH} characters per line")
-        )
-    if options.max_lines < 1:
-        problems.append(("max_lines", "must be at least 1 line"))
-    if not options.max_cps > 0:  # also catches nan
-        problems.append(("max_cps", "must be above 0 characters per second"))
-    if not options.max_duration >= options.min_duration:
-        problems.append(
-            (
-                "max_duration",
-                f"must be at least the minimum duration {options.min_duration:.3f} s",
-            )
-        )
-    if not 0 <= options.min_gap < options.max_duration:
-        problems.append(("min_gap", "must be at least 0 s and below the maximum duration"))
-    return problems
+    kept = (  # each comparison is False for nan too
+        ("max_line_width", options.max_line_width >= MIN_LINE_WIDTH,
+         f"must be at least {MIN_LINE_WIDTH} characters per line"),
+        ("max_lines", options.max_lines >= 1, "must be at least 1 line"),
+        ("max_cps", options.max_cps > 0, "must be above 0 characters per second"),
+        ("max_duration", options.max_duration >= options.min_duration,
+         f"must be at least the minimum duration {options.min_duration:.3f} s"),
+        ("min_gap", 0 <= options.min_gap < options.max_duration,
+         "must be at least 0 s and below the maximum duration"),
+    )  # fmt: skip
+    return [(field, problem) for field, ok, problem in kept if not ok]
