@@ -5,7 +5,7 @@
 #   openjdk-17-jre-headless  java for pycocoevalcap's PTBTokenizer and METEOR
 # Usage: bash scripts/install-test-deps.sh [--dry-run]
 # Does nothing when all three are present. Installing needs root (or sudo without a
-# password) on Debian or Ubuntu; otherwise it says what to install and exits 1.
+# password) on Debian; otherwise it says what to install and exits 1.
 set -euo pipefail
 
 dry_run=0
@@ -35,7 +35,7 @@ if [ "$dry_run" = 1 ]; then
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-test-deps: missing: $packages, and apt-get was not found (Debian or Ubuntu" \
+  echo "install-test-deps: missing: $packages, and apt-get was not found (Debian expected" \
     "expected); install them with this system's package manager" >&2
   exit 1
 fi
