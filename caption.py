@@ -13,18 +13,13 @@ import sys
 from pathlib import Path
 
 from app.distributed import Ranks
-from app.folder import (
-    OUTPUT_FORMATS,
-    caption_files,
-    find_jobs,
-    media_seconds,
-    write_failure_report,
-)
+from app.folder import caption_files, find_jobs, media_seconds, write_failure_report
 from app.layout_args import add_layout_arguments, layout_options_from_args
 from app.model_args import add_model_arguments, load_model_from_args
 from app.options import SubtitleOptions
 from app.subtitle_run import BatchOptions, unheard_line
 from data.media import MEDIA_EXTENSIONS
+from data.subtitles import FORMATS
 from model.search import DecodingOptions
 
 
@@ -35,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", required=True, type=Path, help="output folder (mirrors the inputs)"
     )
     parser.add_argument(
-        "--format", default="srt", help="comma-separated: srt,vtt,json,txt (default srt)"
+        "--format", default="srt", help=f"comma-separated: {','.join(FORMATS)} (default srt)"
     )
     parser.add_argument(
         "--extensions",
@@ -88,10 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
     args = parser.parse_args(argv)
     args.formats = tuple(f.strip().lower() for f in args.format.split(",") if f.strip())
-    unknown = [f for f in args.formats if f not in OUTPUT_FORMATS]
+    unknown = [f for f in args.formats if f not in FORMATS]
     if unknown or not args.formats:
         parser.error(
-            f"--format: unknown format {', '.join(unknown) or '(none)'}; choose from {','.join(OUTPUT_FORMATS)}"
+            f"--format: unknown format {', '.join(unknown) or '(none)'}; choose from {','.join(FORMATS)}"
         )
     if args.extensions is not None:
         args.extensions = frozenset(

@@ -19,8 +19,9 @@ from app.layout_args import add_layout_arguments, layout_options_from_args
 from data.subtitles import SubtitleError
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError
+from evaluation.metric_names import ALL_METRICS
 from evaluation.report import markdown_table, write_csv, write_json
-from evaluation.scoring import ALL_METRICS, UsageError, needs_java, score_paths
+from evaluation.scoring import UsageError, needs_java, score_paths
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,8 +28,9 @@ from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
-# Before PyTorch loads: OpenMP threads that spin while waiting made steps many times
-# slower whenever anything else ran on the machine (app/__init__.py sets the same).
+# Before PyTorch loads: OpenMP threads that spin while waiting make training steps much
+# slower whenever anything else runs on the machine. (Inference keeps the default:
+# app/__init__.py says why.)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
@@ -39,7 +40,7 @@ from safetensors.torch import load_file, save_file
 
 from data import synthetic
 from data.datasets import Clip, load_clips, read_dataset
-from model.audio import TIME_PRECISION, window_mel
+from model.audio import SAMPLE_RATE, TIME_PRECISION, window_mel
 from model.captioner import AVCaptioner
 from model.checkpoint import load_model, save_checkpoint
 from model.config import ModelConfig
@@ -82,8 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1000,
         help="optimiser steps (the schedule's length); 1000 by default: the synthetic set's "
-        "shape slot is learnt late (validation exact 65%% at step 600 and 98%% at step 800 "
-        "of a 1200-step run, measured)",
+        "shape slot is learnt late (README, Training)",
     )
     p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this")
     p.add_argument(
@@ -101,9 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--label-smoothing",
         type=float,
         default=0.0,
-        help="0 by default: with 0.1 the slots learnt first (colour, direction) kept sending "
-        "the frame trunk gradients 7x the size of the shape slot's; without it the synthetic "
-        "set's shape slot reached 75%% instead of 61%% in 700 steps (validation, measured)",
+        help="0 by default: with 0.1 the slots learnt first (colour, direction) keep sending "
+        "the frame trunk gradients that drown the shape slot's (README, Training)",
     )
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--clip-grad", type=float, default=1.0)
@@ -122,8 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=None,
         help="torch CPU threads per process (default: the CPU cores shared out between the "
-        "processes on this machine; the default run took 0.38 s a step with 2 threads and "
-        "0.67 s with 1, measured on the 2-core machine)",
+        "processes on this machine)",
     )
     args = p.parse_args(argv)
     if args.batch_size % args.accum:
@@ -505,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     if cached and fresh_trunk:
         standardise_projection(model, train_clips)
     # What "no sound" and "no picture" look like to the model, for modality dropout.
-    silent_mel = mel_fn(torch.zeros(round(seconds * 16000)))  # (n_mels, audio_frames)
+    silent_mel = mel_fn(torch.zeros(round(seconds * SAMPLE_RATE)))  # (n_mels, audio_frames)
     black = torch.zeros(1, config.frame_size, config.frame_size, 3, dtype=torch.uint8)
     if cached:
         with torch.no_grad():

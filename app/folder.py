@@ -23,7 +23,6 @@ from data.media import MEDIA_EXTENSIONS, MediaError, decoding, probe
 from data.subtitles import write_subtitles
 from model.checkpoint import LoadedModel
 
-OUTPUT_FORMATS = ("srt", "vtt", "json", "txt")
 FAILURES_FILE = "caption-failures.jsonl"
 
 

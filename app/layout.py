@@ -1,7 +1,8 @@
 """Words or segments -> cues people can read: broadcast line rules and timing that hugs
 the speech.
 
-Rules (all in `LayoutOptions`): at most `max_line_width` characters per line and
+Rules (all in `LayoutOptions`, data/subtitle_rules.py, which evaluation/ checks cues
+against): at most `max_line_width` characters per line and
 `max_lines` lines per cue, broken between words (never inside one); each cue lasts
 between `min_duration` and `max_duration` seconds and shows at most `max_cps`
 characters per second where the speech allows; consecutive cues are at least
@@ -14,7 +15,7 @@ ends a cue. Each cue then starts up to `lead_in` before its first word and ends 
 `lead_out` after its last, taking more of the silence around (after the end first)
 only where `min_duration` or `max_cps` need it.
 
-Speech faster than `max_cps`: the issue asks for more cues, but no split can lower the
+Speech faster than `max_cps`: more cues would not help, as no split can lower the
 reading rate of speech that is itself too fast (more, shorter cues carry the same
 characters in the same time; words are never dropped or moved off their voice). So
 those cues keep all their words, take what silence there is around them, and stay
@@ -29,23 +30,9 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from dataclasses import dataclass
 
+from data.subtitle_rules import LayoutOptions, cue_characters
 from data.subtitles import Cue, Word
-
-
-@dataclass(frozen=True)
-class LayoutOptions:
-    max_line_width: int = 42
-    max_lines: int = 2
-    max_cps: float = 20.0
-    min_duration: float = 5 / 6
-    max_duration: float = 7.0
-    min_gap: float = 0.08  # 2 frames at 25 fps
-    lead_in: float = 0.2  # a cue may start this long before its first word
-    lead_out: float = 0.5  # and end this long after its last
-    max_pause: float = 1.0  # a pause between words at least this long always ends a cue
-
 
 # Words before which a line or a cue may break: conjunctions, relative pronouns and
 # prepositions begin a new phrase.
@@ -173,11 +160,6 @@ class _LineFit:
             self.lines, self.current = self.lines + 1, len(word)
         self.fits = self.fits and self.lines <= self.max_lines
         return self.fits
-
-
-def cue_characters(text: str) -> int:
-    """Characters a viewer reads: spaces and punctuation count, line breaks do not."""
-    return len(text.replace("\n", ""))
 
 
 # --------------------------------------------------------------------------- words

@@ -4,50 +4,36 @@ from __future__ import annotations
 
 import argparse
 
-from app.layout import LayoutOptions
+from data.subtitle_rules import LayoutOptions, layout_problems
 
 _DEFAULTS = LayoutOptions()
+# (LayoutOptions field, type, metavar, help); each is the flag --field-name.
+_FLAGS = (
+    ("max_line_width", int, "N", "characters per line at most"),
+    ("max_lines", int, "N", "lines per cue at most"),
+    ("max_cps", float, "CPS", "characters per second at most, where the speech allows"),
+    (
+        "max_duration",
+        float,
+        "SECONDS",
+        f"seconds a cue lasts at most (cues last at least {_DEFAULTS.min_duration:.3f})",
+    ),
+    ("min_gap", float, "SECONDS", "seconds between consecutive cues at least (2 frames at 25 fps)"),
+)
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
 
 
 def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("subtitle layout")
-    group.add_argument(
-        "--max-line-width",
-        type=int,
-        default=_DEFAULTS.max_line_width,
-        metavar="N",
-        help=f"characters per line at most (default {_DEFAULTS.max_line_width})",
-    )
-    group.add_argument(
-        "--max-lines",
-        type=int,
-        default=_DEFAULTS.max_lines,
-        metavar="N",
-        help=f"lines per cue at most (default {_DEFAULTS.max_lines})",
-    )
-    group.add_argument(
-        "--max-cps",
-        type=float,
-        default=_DEFAULTS.max_cps,
-        metavar="CPS",
-        help=f"characters per second at most, where the speech allows (default {_DEFAULTS.max_cps:g})",
-    )
-    group.add_argument(
-        "--max-duration",
-        type=float,
-        default=_DEFAULTS.max_duration,
-        metavar="SECONDS",
-        help=f"seconds a cue lasts at most (default {_DEFAULTS.max_duration:g}; "
-        f"at least {_DEFAULTS.min_duration:.3f})",
-    )
-    group.add_argument(
-        "--min-gap",
-        type=float,
-        default=_DEFAULTS.min_gap,
-        metavar="SECONDS",
-        help=f"seconds between consecutive cues at least (default {_DEFAULTS.min_gap:g}, "
-        "2 frames at 25 fps)",
-    )
+    for field, kind, metavar, text in _FLAGS:
+        default = getattr(_DEFAULTS, field)
+        group.add_argument(
+            _flag(field), type=kind, default=default, metavar=metavar,
+            help=f"{text}; default {default:g}",
+        )  # fmt: skip
 
 
 def layout_options_from_args(
@@ -55,23 +41,7 @@ def layout_options_from_args(
 ) -> LayoutOptions:
     """The LayoutOptions the flags ask for; parser.error (exit status 2) for values no
     subtitle could keep."""
-    if args.max_line_width < 10:
-        parser.error(f"--max-line-width {args.max_line_width}: must be at least 10")
-    if args.max_lines < 1:
-        parser.error(f"--max-lines {args.max_lines}: must be at least 1")
-    if not args.max_cps > 0:  # also catches nan
-        parser.error(f"--max-cps {args.max_cps:g}: must be above 0")
-    if not args.max_duration >= _DEFAULTS.min_duration:
-        parser.error(
-            f"--max-duration {args.max_duration:g}: must be at least the minimum duration "
-            f"{_DEFAULTS.min_duration:.3f} s"
-        )
-    if not 0 <= args.min_gap < args.max_duration:
-        parser.error(f"--min-gap {args.min_gap:g}: must be at least 0 and below --max-duration")
-    return LayoutOptions(
-        max_line_width=args.max_line_width,
-        max_lines=args.max_lines,
-        max_cps=args.max_cps,
-        max_duration=args.max_duration,
-        min_gap=args.min_gap,
-    )
+    options = LayoutOptions(**{field: getattr(args, field) for field, *_ in _FLAGS})
+    for field, problem in layout_problems(options):
+        parser.error(f"{_flag(field)} {getattr(args, field):g}: {problem}")
+    return options

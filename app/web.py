@@ -1,4 +1,4 @@
-"""The web page: a Gradio Blocks app over app/pipeline.py and evaluation/.
+"""The web page: a Gradio Blocks app over app/subtitle_run.py and evaluation/.
 
 Two tabs, each one event that is also an API endpoint:
 
@@ -27,7 +27,6 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from app.layout import LayoutOptions
 from app.options import SubtitleOptions
 from app.subtitle_run import (
     BatchOptions,
@@ -47,18 +46,20 @@ from app.web_guard import (
 from app.web_janitor import KEEP_OUTPUTS_SECONDS, Janitor
 from app.whisper_loop import Progress
 from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, decoding, probe
-from data.subtitles import Cue, SubtitleError, read_subtitles, write_subtitles
+from data.subtitle_rules import LayoutOptions, layout_problems
+from data.subtitles import FORMATS as DOWNLOAD_FORMATS
+from data.subtitles import READABLE_FORMATS, Cue, SubtitleError, read_subtitles, write_subtitles
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError, load_hypotheses, load_references
+from evaluation.metric_names import LOWER_IS_BETTER, METRIC_LABELS
 from evaluation.report import markdown_table, write_json
 from evaluation.scoring import UsageError, needs_java, score_paths
 from evaluation.time_pairing import pair_hypothesis_words
 from model.checkpoint import LoadedModel
 from model.search import DecodingOptions
 
-DOWNLOAD_FORMATS = ("srt", "vtt", "json", "txt")
 DEFAULT_DOWNLOADS = ["srt", "vtt", "json"]
-SCORE_FILE_TYPES = [".srt", ".vtt", ".json"]
+SCORE_FILE_TYPES = [f".{fmt}" for fmt in READABLE_FORMATS]
 CUE_HEADERS = ["start", "end", "text"]
 
 
@@ -265,7 +266,8 @@ def score_uploads(
         raise RequestError(message) from None
     report = _public_names(report, names)
     table = markdown_table(report, report["settings"]["metrics"])
-    notes = ["Figures on the 0-100 scale; WER, CER and SubER: lower is better."]
+    lower = ", ".join(METRIC_LABELS[key] for key in LOWER_IS_BETTER)
+    notes = [f"Figures on the 0-100 scale; {lower}: lower is better."]
     if not report["settings"]["java"] and needs_java(report):
         notes.append(java_missing_note())
     report_path = write_json(report, folder / f"score-{hyp_path.stem}.json")
@@ -286,12 +288,11 @@ def page_layout(line_width, max_cps, max_duration) -> LayoutOptions:
         raise RequestError(
             "layout: line width, characters per second and duration must be numbers"
         ) from None
-    if options.max_line_width < 10 or not options.max_cps > 0:
+    if problems := layout_problems(options):
+        field, problem = problems[0]
         raise RequestError(
-            "layout: at least 10 characters per line and above 0 characters per second"
+            f"layout: {field.replace('_', ' ')} {getattr(options, field):g} {problem}"
         )
-    if not options.max_duration >= options.min_duration:
-        raise RequestError(f"layout: cues must be allowed at least {options.min_duration:.2f} s")
     return options
 
 
@@ -334,6 +335,8 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             raise RequestError("beam size must be 1 to 10 and frames per second 0 to 30")
         layout = page_layout(line_width, max_cps, max_duration)
         return SubtitleOptions(decoding=DecodingOptions(beam_size=beam), layout=layout, fps=fps)
+
+    rules = LayoutOptions()
 
     # Gradio finds the progress bar by this default value: its documented way.
     def on_subtitle(
@@ -425,13 +428,17 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
                     )
                     beam_size = gr.Slider(1, 10, value=5, step=1, label="Beam size (1 = greedy)")
                     line_width = gr.Slider(
-                        20, 80, value=42, step=1, label="Characters per line at most"
+                        20,
+                        80,
+                        value=rules.max_line_width,
+                        step=1,
+                        label="Characters per line at most",
                     )
                     max_cps = gr.Slider(
-                        10, 40, value=20, step=1, label="Characters per second at most"
+                        10, 40, value=rules.max_cps, step=1, label="Characters per second at most"
                     )
                     max_duration = gr.Slider(
-                        1, 20, value=7, step=0.5, label="Seconds per cue at most"
+                        1, 20, value=rules.max_duration, step=0.5, label="Seconds per cue at most"
                     )
                     fps = gr.Number(
                         value=default_fps,

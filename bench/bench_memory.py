@@ -13,7 +13,7 @@ once, into bench/out/speech-media/.
 
     python bench/bench_memory.py --branches [--minutes 20] [--short-minutes 1]
 
-The older comparison, in-process through app.pipeline.subtitle (Whisper's long-form loop):
+The older comparison, in-process through app.subtitle_run.subtitle (Whisper's long-form loop):
 a long file against a short one, with the visual branch off (the default model: frames
 never decoded) and with a gate opened, so frames are decoded and go through the ResNet.
 """

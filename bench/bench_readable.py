@@ -36,7 +36,7 @@ from bench.readable_scores import (  # noqa: E402
     score_system,
 )
 from bench.readable_systems import SYSTEMS, run_system, system_folder  # noqa: E402
-from evaluation.subtitle_layout import RULES  # noqa: E402
+from data.subtitle_rules import RULES  # noqa: E402
 
 
 def _percent(value: float | None) -> str:

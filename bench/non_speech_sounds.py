@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from data.media import SAMPLE_RATE
+
 NOISE_RMS = 0.03  # about -30 dBFS: clearly audible, a little under the speech (RMS ~0.04-0.08)
 MUSIC_PEAK = 0.3
 
@@ -47,28 +48,36 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return (noise / noise.std() * NOISE_RMS).astype(np.float32)
 
 
-def chords(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Triads held 1.5-2.5 s each, one after another."""
+def _one_after_another(n: int, rng: np.random.Generator, shortest: float, longest: float, sound):
+    """n samples of sounds one after another, each lasting between `shortest` and `longest`
+    seconds; sound(seconds) -> its samples."""
     out = np.zeros(n, np.float32)
     at = 0
     while at < n:
-        length = min(int(rng.uniform(1.5, 2.5) * SAMPLE_RATE), n - at)
-        triad = _CHORDS[rng.integers(len(_CHORDS))]
-        for semitones in triad:
-            out[at : at + length] += _note(_hz(semitones), length / SAMPLE_RATE, decay=0.8)
+        length = min(int(rng.uniform(shortest, longest) * SAMPLE_RATE), n - at)
+        out[at : at + length] = sound(length / SAMPLE_RATE)
         at += length
-    return _normalised(out, MUSIC_PEAK)
+    return out
+
+
+def chords(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Triads held 1.5-2.5 s each, one after another."""
+
+    def triad(seconds: float) -> np.ndarray:
+        notes = [_note(_hz(s), seconds, decay=0.8) for s in _CHORDS[rng.integers(len(_CHORDS))]]
+        return sum(notes[1:], notes[0])
+
+    return _normalised(_one_after_another(n, rng, 1.5, 2.5, triad), MUSIC_PEAK)
 
 
 def melody(n: int, rng: np.random.Generator) -> np.ndarray:
     """Sine notes of a pentatonic scale, 0.2-0.5 s each."""
-    out = np.zeros(n, np.float32)
-    at = 0
-    while at < n:
-        length = min(int(rng.uniform(0.2, 0.5) * SAMPLE_RATE), n - at)
+
+    def note(seconds: float) -> np.ndarray:
         step = _PENTATONIC[rng.integers(len(_PENTATONIC))]
-        out[at : at + length] = _note(_hz(step, 440.0), length / SAMPLE_RATE, decay=4.0)
-        at += length
+        return _note(_hz(step, 440.0), seconds, decay=4.0)
+
+    out = _one_after_another(n, rng, 0.2, 0.5, note)
     return _normalised(out, MUSIC_PEAK)
 
 

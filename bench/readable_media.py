@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.non_speech_sounds import non_speech  # noqa: E402
 from bench.speech_media import SENTENCES, speak  # noqa: E402
+from data.media import SAMPLE_RATE  # noqa: E402
 from data.subtitles import Cue, write_subtitles  # noqa: E402
 from tests.media_factory import make_video  # noqa: E402
 
-SAMPLE_RATE = 16000
 NOISE_FLOOR = 1e-3  # standard deviation of the floor under the whole track
 VOICED_FRAME = 0.005  # seconds per frame when looking for where the voice starts and ends
 VOICED_RELATIVE_LEVEL = 0.01  # a frame is voiced above 1% (-40 dB) of the loudest frame's RMS

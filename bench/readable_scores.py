@@ -12,14 +12,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.layout import LayoutOptions
 from bench.readable_media import Stretch, read_stretches
+from data.subtitle_rules import LayoutOptions
 from data.subtitles import Cue, read_subtitles
-from evaluation.subtitle_layout import layout_report
+from evaluation.subtitle_layout import SPEECH_TOLERANCE, layout_report
 from evaluation.subtitle_metrics import score_subtitle_corpus
 
 NON_SPEECH_OVERLAP = 0.5  # seconds: a cue overlapping a non-speech stretch by more counts
-TIMING_TOLERANCE = 0.3  # seconds around reference speech that still count as "near" it
+TIMING_TOLERANCE = SPEECH_TOLERANCE  # seconds around reference speech that count as near it
 
 
 @dataclass

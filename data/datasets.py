@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data.media import MEDIA_EXTENSIONS, MediaError, MediaReader
+from data.media import MEDIA_EXTENSIONS, SAMPLE_RATE, MediaError, MediaReader
 from data.subtitles import SubtitleError, read_subtitles
 
-SAMPLE_RATE = 16000  # the models' audio rate
 SUBTITLE_SUFFIXES = (".srt", ".vtt")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 

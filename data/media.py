@@ -2,7 +2,8 @@
 
 Everything the model sees from a media file comes through here:
 
-- audio: float32 mono in [-1, 1] at ``sample_rate`` (16 kHz for Whisper), sample 0 at
+- audio: float32 mono in [-1, 1] at ``sample_rate`` (``SAMPLE_RATE``, 16 kHz, for the
+  models), sample 0 at
   time 0 of the file;
 - frames: uint8 RGB, ``(N, S, S, 3)``, frame k being the picture shown at time
   ``k / fps`` seconds.
@@ -41,7 +42,7 @@ import av.logging
 import av.stream
 import numpy as np
 
-# Hz: the audio every stage reads (Whisper's front end and silero-vad both take 16 kHz).
+# The audio rate the models read (Whisper's log-mel front end): one definition for all.
 SAMPLE_RATE = 16000
 
 MEDIA_EXTENSIONS = frozenset(

@@ -18,10 +18,8 @@ def encode_video(container, stream, frames: Iterable[np.ndarray], fps: int) -> N
         frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
         frame.pts = i
         frame.time_base = Fraction(1, fps)
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
+        _encode(container, stream, frame)
+    _encode(container, stream, None)
 
 
 def encode_audio(container, stream, samples: np.ndarray, sample_rate: int) -> None:
@@ -33,7 +31,11 @@ def encode_audio(container, stream, samples: np.ndarray, sample_rate: int) -> No
         frame.sample_rate = sample_rate
         frame.pts = start
         frame.time_base = Fraction(1, sample_rate)
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
+        _encode(container, stream, frame)
+    _encode(container, stream, None)
+
+
+def _encode(container, stream, frame) -> None:
+    """Encode one frame (None: flush the encoder) and mux what comes out."""
+    for packet in stream.encode(frame):
         container.mux(packet)

@@ -25,6 +25,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from data.media import SAMPLE_RATE
 from data.media_writer import encode_audio, encode_video
 
 COLORS = {
@@ -42,7 +43,6 @@ VISUAL_SLOTS = ("color", "shape", "direction")
 AUDIO_SLOTS = ("pitch", "count")
 
 VERSION = 2  # bump when the generator changes: cached sets are named with it
-SAMPLE_RATE = 16000
 SECONDS = 3.0
 VIDEO_FPS = 12
 FRAME_SIZES = ((96, 96), (128, 96), (112, 112), (96, 128))  # (width, height), even
@@ -160,7 +160,7 @@ def draw(spec: ClipSpec, t: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def audio(spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
-    """(SECONDS * 16000,) float32: noise floor plus the beeps, 10 ms fades."""
+    """(SECONDS * SAMPLE_RATE,) float32: noise floor plus the beeps, 10 ms fades."""
     n = round(SECONDS * SAMPLE_RATE)
     samples = rng.normal(0.0, spec.noise, n).astype(np.float32)
     length = round(spec.beep_length * SAMPLE_RATE)

@@ -26,8 +26,8 @@ from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PUNCTUATIONS, PTBTokenizer
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
-BLEU_KEYS = ("bleu1", "bleu2", "bleu3", "bleu4")
-CAPTION_METRICS = (*BLEU_KEYS, "meteor", "rougeL", "cider")
+from evaluation.metric_names import BLEU_KEYS, CAPTION_METRICS, chosen_metrics
+
 PTB_TOKENIZER = (
     "Stanford PTBTokenizer (CoreNLP 3.4.1 via pycocoevalcap), lowercased, punctuation dropped"
 )
@@ -141,20 +141,6 @@ def coco_scores(
     if "meteor" in metrics:
         scores["meteor"] = 100.0 * meteor.compute_score(gts, res)[0] if meteor else None
     return {key: scores[key] for key in metrics if key in scores}
-
-
-def chosen_metrics(
-    metrics: Iterable[str] | None, default: Iterable[str], allowed: Iterable[str], kind: str
-) -> list[str]:
-    """The metric keys asked for (`default` when None); an unknown key is a ValueError."""
-    metrics = list(default if metrics is None else metrics)
-    allowed = list(allowed)
-    unknown = [key for key in metrics if key not in allowed]
-    if unknown:
-        raise ValueError(
-            f"not a {kind} metric: {', '.join(unknown)} (choose from {', '.join(allowed)})"
-        )
-    return metrics
 
 
 def score_caption_sets(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SUBTITLE_SUFFIXES = (".srt", ".vtt", ".json")
+from data.subtitles import READABLE_FORMATS
+
+SUBTITLE_SUFFIXES = tuple(f".{fmt}" for fmt in READABLE_FORMATS)
 
 
 class AmbiguousPairError(ValueError):

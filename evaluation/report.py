@@ -17,22 +17,9 @@ import os
 from pathlib import Path
 
 from data.atomic import atomic_write_text
+from evaluation.metric_names import METRIC_LABELS
 from evaluation.subtitle_layout import COUNT_FIGURES, LAYOUT_FIGURES, TIMING_FIGURES
 
-METRIC_LABELS = {
-    "bleu1": "BLEU-1",
-    "bleu2": "BLEU-2",
-    "bleu3": "BLEU-3",
-    "bleu4": "BLEU-4",
-    "meteor": "METEOR",
-    "rougeL": "ROUGE-L",
-    "cider": "CIDEr-D",
-    "wer": "WER",
-    "cer": "CER",
-    "suber": "SubER",
-    "t_bleu": "t-BLEU",
-    "sacrebleu": "sacreBLEU",
-}
 LAYOUT_COLUMNS = (*COUNT_FIGURES, "rule_all", *LAYOUT_FIGURES[:-1], *TIMING_FIGURES)
 LAYOUT_LABELS = {
     "cues": "cues",

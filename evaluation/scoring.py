@@ -9,28 +9,22 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from app.layout import LayoutOptions
+from data.subtitle_rules import LayoutOptions
 from data.subtitles import SubtitleError, read_subtitles
-from evaluation.caption_metrics import (
-    CAPTION_METRICS,
-    java_available,
-    score_caption_sets,
-    tokenizer_description,
-)
+from evaluation.caption_metrics import java_available, score_caption_sets, tokenizer_description
 from evaluation.caption_sets import is_caption_set, load_hypotheses, load_json, load_references
 from evaluation.file_pairing import AmbiguousPairError, pair_folders
-from evaluation.subtitle_layout import layout_report, layout_settings
-from evaluation.subtitle_metrics import (
+from evaluation.metric_names import (
+    CAPTION_METRICS,
     DEFAULT_SUBTITLE_METRICS,
     SUBTITLE_METRICS,
     TIME_PAIRED_METRICS,
-    TIME_PAIRING,
-    sacrebleu_signature,
-    score_subtitle_corpus,
+    chosen_metrics,
 )
+from evaluation.subtitle_layout import SPEECH_TOLERANCE, layout_report, layout_settings
+from evaluation.subtitle_metrics import TIME_PAIRING, sacrebleu_signature, score_subtitle_corpus
 from evaluation.text_norm import NORMALISATION
 
-ALL_METRICS = (*CAPTION_METRICS, "wer", "cer", "suber", "t_bleu", "sacrebleu")
 _PACKAGES = (
     "pycocoevalcap",
     "sacrebleu",
@@ -42,10 +36,6 @@ _PACKAGES = (
 _CIDER = (
     "CIDEr-D: pycocoevalcap Cider (n=4, sigma=6, clipped counts), IDF from the scored references"
 )
-
-
-# Hypothesis cue time this close to reference speech counts as near it (issue 6).
-SPEECH_TOLERANCE = 0.3
 
 
 class UsageError(ValueError):
@@ -69,18 +59,11 @@ def _kind(path: Path) -> str:
 
 def _chosen_metrics(
     requested: list[str] | None, allowed: tuple[str, ...], default: tuple[str, ...], kind: str
-):
-    if requested is None:
-        return list(default)
-    unknown = [key for key in requested if key not in ALL_METRICS]
-    if unknown:
-        raise UsageError(f"unknown metric {unknown[0]!r} (choose from {' '.join(ALL_METRICS)})")
-    unsupported = [key for key in requested if key not in allowed]
-    if unsupported:
-        raise UsageError(
-            f"{unsupported[0]!r} does not apply to {kind} (choose from {' '.join(allowed)})"
-        )
-    return list(dict.fromkeys(requested))
+) -> list[str]:
+    try:
+        return chosen_metrics(requested, allowed, default, kind)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def needs_java(report: dict) -> bool:
@@ -120,7 +103,7 @@ def score_paths(
 
 
 def _score_caption_files(hyp: Path, ref: Path, requested: list[str] | None, use_java: bool) -> dict:
-    metrics = _chosen_metrics(requested, CAPTION_METRICS, CAPTION_METRICS, "caption sets")
+    metrics = _chosen_metrics(requested, CAPTION_METRICS, CAPTION_METRICS, "caption")
     hyps, refs = load_hypotheses(hyp), load_references(ref)
     unmatched = [{"id": key, "only_in": "hyp"} for key in hyps if key not in refs]
     unmatched += [{"id": key, "only_in": "ref"} for key in refs if key not in hyps]
@@ -160,9 +143,7 @@ def _score_subtitle_files(
     use_java: bool,
     layout: LayoutOptions,
 ) -> dict:
-    metrics = _chosen_metrics(
-        requested, SUBTITLE_METRICS, DEFAULT_SUBTITLE_METRICS, "subtitle files"
-    )
+    metrics = _chosen_metrics(requested, SUBTITLE_METRICS, DEFAULT_SUBTITLE_METRICS, "subtitle")
     cue_pairs = [(read_subtitles(hyp), read_subtitles(ref)) for hyp, ref in paths]
     per_file, corpus = score_subtitle_corpus(cue_pairs, metrics, use_java=use_java)
     files = [

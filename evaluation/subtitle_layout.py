@@ -1,37 +1,21 @@
 """How readable and how well timed subtitles are: the share of cues within each layout
 rule, and how hypothesis cue time lines up with reference speech.
 
-Figures are percentages (0-100). Subtitle files keep milliseconds, so every time rule
-is checked with `TIME_SLACK` (1 ms) to spare: 5/6 s written as 0.833 still passes.
+Figures are percentages (0-100). The rules and the check of one cue against them are
+data/subtitle_rules.py's, the same the layout follows.
 """
 
 from __future__ import annotations
 
-from app.layout import LayoutOptions, cue_characters
+from data.subtitle_rules import RULE_LIMITS, RULES, LayoutOptions, rules_kept
 from data.subtitles import Cue
 
-TIME_SLACK = 0.001
-RULES = ("line_width", "line_count", "min_duration", "max_duration", "cps", "gap")
 LAYOUT_FIGURES = (*(f"rule_{rule}" for rule in RULES), "rule_all")
 TIMING_FIGURES = ("hyp_time_near_speech", "ref_speech_covered")
 # Counts, not percentages: how many cues were laid out, and how many sit in silence.
 COUNT_FIGURES = ("cues", "cues_off_speech")
-
-
-def _rules_kept(cue: Cue, next_cue: Cue | None, options: LayoutOptions) -> dict[str, bool]:
-    lines = cue.text.split("\n")
-    duration = cue.end - cue.start
-    return {
-        "line_width": all(len(line) <= options.max_line_width for line in lines),
-        "line_count": len(lines) <= options.max_lines,
-        "min_duration": duration >= options.min_duration - TIME_SLACK,
-        "max_duration": duration <= options.max_duration + TIME_SLACK,
-        # A cue of no time shows its text infinitely fast.
-        "cps": duration > 0
-        and cue_characters(cue.text) <= options.max_cps * (duration + TIME_SLACK),
-        # The last cue has no next one; an overlap is a negative gap.
-        "gap": next_cue is None or next_cue.start - cue.end >= options.min_gap - TIME_SLACK,
-    }
+# Hypothesis cue time this close to reference speech (seconds) counts as near it.
+SPEECH_TOLERANCE = 0.3
 
 
 def rule_counts(cues: list[Cue], options: LayoutOptions) -> dict[str, int]:
@@ -41,7 +25,7 @@ def rule_counts(cues: list[Cue], options: LayoutOptions) -> dict[str, int]:
     counts = {"cues": len(ordered), **{key: 0 for key in LAYOUT_FIGURES}}
     for index, cue in enumerate(ordered):
         next_cue = ordered[index + 1] if index + 1 < len(ordered) else None
-        kept = _rules_kept(cue, next_cue, options)
+        kept = rules_kept(cue, next_cue, options)
         for rule, ok in kept.items():
             counts[f"rule_{rule}"] += ok
         counts["rule_all"] += all(kept.values())
@@ -90,7 +74,9 @@ def _overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> floa
     return total
 
 
-def timing_seconds(hyp: list[Cue], ref: list[Cue], tolerance: float = 0.3) -> dict[str, float]:
+def timing_seconds(
+    hyp: list[Cue], ref: list[Cue], tolerance: float = SPEECH_TOLERANCE
+) -> dict[str, float]:
     """The seconds behind `speech_timing`, which add up over files: hypothesis time,
     the part of it near reference speech, reference speech, the part of it covered, and
     the number of hypothesis cues with no time near reference speech."""
@@ -119,7 +105,7 @@ def timing_percentages(seconds: dict[str, float]) -> dict[str, float]:
 
 
 def speech_timing(
-    hypothesis_cues: list[Cue], reference_cues: list[Cue], tolerance: float = 0.3
+    hypothesis_cues: list[Cue], reference_cues: list[Cue], tolerance: float = SPEECH_TOLERANCE
 ) -> dict[str, float]:
     """How hypothesis cue time lines up with reference speech (reference cue time), as
     percentages:
@@ -138,7 +124,9 @@ def speech_timing(
 
 
 def layout_report(
-    cue_pairs: list[tuple[list[Cue], list[Cue]]], options: LayoutOptions, tolerance: float = 0.3
+    cue_pairs: list[tuple[list[Cue], list[Cue]]],
+    options: LayoutOptions,
+    tolerance: float = SPEECH_TOLERANCE,
 ) -> tuple[list[dict[str, float | None]], dict[str, float | None]]:
     """Per (hypothesis, reference) pair and over all of them: the hypothesis' layout
     compliance, its timing against the reference, its number of cues and of cues off
@@ -166,14 +154,7 @@ def _figures(counts: dict[str, int], seconds: dict[str, float]) -> dict[str, flo
 def layout_settings(options: LayoutOptions, tolerance: float) -> dict:
     """What a reader needs to reproduce the layout figures."""
     return {
-        "options": {
-            "max_line_width": options.max_line_width,
-            "max_lines": options.max_lines,
-            "max_cps": options.max_cps,
-            "min_duration": options.min_duration,
-            "max_duration": options.max_duration,
-            "min_gap": options.min_gap,
-        },
+        "options": {name: getattr(options, name) for name in RULE_LIMITS},
         "rules": "share of hypothesis cues (in start order) within each rule; gap: to the "
         "next cue; cps: characters without line breaks per second; 1 ms slack on times",
         "timing": f"reference speech = union of reference cue times; near speech = within "

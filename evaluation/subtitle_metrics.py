@@ -29,28 +29,16 @@ from suber.metrics.suber import calculate_SubER
 from suber.utilities import set_approximate_word_times
 
 from data.subtitles import Cue
-from evaluation.caption_metrics import (
-    BLEU_KEYS,
+from evaluation.caption_metrics import coco_scores, java_available, tokenize
+from evaluation.metric_names import (
+    DEFAULT_SUBTITLE_METRICS,
+    SUBTITLE_METRICS,
+    TIME_PAIRED_METRICS,
     chosen_metrics,
-    coco_scores,
-    java_available,
-    tokenize,
 )
 from evaluation.text_norm import normalise
 from evaluation.time_pairing import pair_hypothesis_words
 
-TIME_PAIRED_METRICS = (*BLEU_KEYS, "rougeL", "cider")
-SUBTITLE_METRICS = ("wer", "cer", "suber", "t_bleu", "sacrebleu", *TIME_PAIRED_METRICS)
-DEFAULT_SUBTITLE_METRICS = (
-    "wer",
-    "cer",
-    "suber",
-    "t_bleu",
-    "sacrebleu",
-    "bleu4",
-    "rougeL",
-    "cider",
-)
 TIME_PAIRING = (
     "hypothesis words spread evenly over their cue, each joins the reference cue containing "
     "its midpoint (nearest middle where reference cues overlap); words outside every reference "
@@ -173,7 +161,7 @@ def score_subtitle_corpus(
     All files' time-paired texts share one tokenizer run, so the JVM starts once. A
     figure that is undefined (no reference text at all) is None.
     """
-    metrics = chosen_metrics(metrics, DEFAULT_SUBTITLE_METRICS, SUBTITLE_METRICS, "subtitle")
+    metrics = chosen_metrics(metrics, SUBTITLE_METRICS, DEFAULT_SUBTITLE_METRICS, "subtitle")
     if use_java is None:
         use_java = java_available()
     pairs = [(_in_time_order(hyp), _in_time_order(ref)) for hyp, ref in pairs]

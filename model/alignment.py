@@ -72,7 +72,7 @@ def align_words(
     ids (no timestamps, no specials; an empty list gives no words); num_frames: B counts of
     10-ms mel frames of real audio per window (<= 3000); time_offsets: B window starts in
     seconds, added to every time; probabilities: False leaves Word.probability None
-    and skips the output projection over every token (~20% of the alignment's time).
+    and skips the output projection over every token (a large share of the alignment's time).
     Returns B lists of Words in spoken order.
     """
     if not isinstance(model.decoder, TextDecoder):
@@ -145,7 +145,7 @@ def median_filter(x: Tensor, width: int) -> Tensor:
     flat = F.pad(flat, (pad, pad), mode="reflect")[0]
     # Odd-even transposition sort of the `width` shifted copies (it sorts any n values in
     # n rounds of neighbour compare-exchanges), elementwise min/max over whole tensors:
-    # 7.5x faster than sort() on the unfolded windows (measured, width 7), same values.
+    # faster than sort() on the unfolded windows, with the same values.
     values = [flat[:, i : i + m] for i in range(width)]
     for round_ in range(width):
         for i in range(round_ % 2, width - 1, 2):

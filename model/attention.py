@@ -68,9 +68,8 @@ def _attend_key_major(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> T
     encoder keys that beam search reads at every step): q (W, H, T, D/H), k (W, H, S, D/H),
     v (W, H, S, D/H), mask bool broadcastable to (W, H, T, S) -> (W, H, T, D/H).
     A step's queries are few (T = 5 beams): PyTorch's CPU flash kernel then works in
-    small tiles, and q @ k^T over contiguous key rows is 1.3x faster than it over 8
-    windows and 4 layers of 27 s in bfloat16 (1.75x against float32 keys), measured on 2
-    cores. The softmax is taken in float32."""
+    small tiles, and q @ k^T over contiguous key rows is faster (README, Measured). The
+    softmax is taken in float32."""
     scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))  # (W, H, T, S)
     if mask is not None:
         scores = scores.masked_fill(~mask, -torch.inf)

@@ -44,13 +44,6 @@ def mel_filters(n_mels: int, device: str) -> Tensor:
     return fbanks.T.contiguous().to(device)
 
 
-def pad_or_trim(audio: Tensor, length: int = N_SAMPLES) -> Tensor:
-    """Zero-pad or cut the last dimension to `length`."""
-    if audio.shape[-1] > length:
-        return audio[..., :length]
-    return F.pad(audio, (0, length - audio.shape[-1]))
-
-
 def log_mel_spectrogram(audio: Tensor | np.ndarray, n_mels: int = 80) -> Tensor:
     """audio: (..., N) float32 16 kHz samples -> (..., n_mels, N // 160) normalised log-mel."""
     audio = torch.as_tensor(audio, dtype=torch.float32)

@@ -15,8 +15,8 @@ from model.lstm_decoder import LSTMDecoder
 class AVCaptioner(nn.Module):
     def __init__(self, config: ModelConfig, with_frame_trunk: bool = True):
         """with_frame_trunk=False: no ResNet (for captioning with every visual gate at 0,
-        where it never runs; building a random ResNet and importing torchvision took
-        ~1.5 s of caption.py's start-up)."""
+        where it never runs; building a random ResNet and importing torchvision would slow
+        caption.py's start-up)."""
         super().__init__()
         if config.decoder not in ("transformer", "lstm"):
             raise ValueError(f"unknown decoder {config.decoder!r} (transformer or lstm)")

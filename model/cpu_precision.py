@@ -2,15 +2,12 @@
 (AVX512-BF16 or AMX: e.g. AMD Zen 4, Intel Sapphire Rapids). Elsewhere bfloat16 products
 are emulated and slower than float32, and everything stays float32.
 
-Measured with bench/bench_speed.py (20.5 minutes of speech, 2 cores, Zen 4):
-- The decoder's attention over the encoder output reads its keys/values at every step;
-  in bfloat16 (held key-major, model/attention.py) a step's cross-attention over 8
-  windows takes 6.9 instead of 12.1 ms, and the keys/values half the memory. Without
-  --int8 the words came out as with float32 on every file.
-- With --int8 (the fast setting) the audio encoder runs in bfloat16 too: 1.2x faster
-  (oneDNN's bfloat16 products), WER 15.53% against 15.81% with float32 there (the words
-  of a few chunks change either way). Without --int8 the encoder stays float32, the
-  reference setting.
+- The decoder's attention over the encoder output reads its keys/values at every step:
+  they are held in bfloat16 (key-major, model/attention.py), which is faster and half the
+  memory, and leaves the words as float32 gives them.
+- With --int8 (the fast setting) the audio encoder runs in bfloat16 too (oneDNN's
+  bfloat16 products); without --int8 it stays float32, the reference setting.
+Speed and WER of both: README, Measured (`python bench/bench_speed.py`).
 """
 
 from __future__ import annotations

@@ -36,8 +36,7 @@ class CrossCache:
         """Windows encoded separately (`parts`, e.g. a generator that encodes them one at a
         time), as one batch of `rows` rows in the given order. Each part is copied into
         tensors allocated once and then dropped, so the batch's keys/values are held once
-        and not twice, as joining a list of them with torch.cat would (measured: 147 MB
-        less peak memory for a batch of 8 windows in float32). positions: the longest
+        and not twice, as joining a list of them with torch.cat would. positions: the longest
         part's encoder length, when parts were encoded at different lengths (audio only):
         shorter ones are zero-filled beyond their own and masked there (`audio_mask`)."""
         joined: CrossCache | None = None
@@ -82,8 +81,8 @@ class CrossCache:
     def runs(self, runs: list[tuple[int, int]]) -> CrossCache:
         """The windows of the (start, length) runs, as views: each layer's audio keys/values
         become a list of pieces, one per run, that attention takes in turn. Beam search
-        uses it when windows are done: copying the others' keys/values held them twice
-        (measured: ~140 MB more peak memory for a batch of 8). Audio only."""
+        uses it when windows are done: copying the others' keys/values would hold them
+        twice. Audio only."""
         if self.visual is not None:
             raise ValueError("runs of windows are for audio-only keys/values")
         audio = [[(k.narrow(0, s, n), v.narrow(0, s, n)) for s, n in runs] for k, v in self.audio]

@@ -28,8 +28,7 @@ def dtw_many(costs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
     never reaches a matrix's own cells; each path is traced back from its own corner.
 
     The tables are kept skewed, [d, i] holding cell (i, d - i), so that a diagonal and
-    the two before it are contiguous slices rather than gathers (1.7x faster, measured on
-    a batch of 8 windows of ~80 tokens by ~1300 frames)."""
+    the two before it are contiguous slices rather than gathers, which is faster."""
     n = max(cost.shape[0] for cost in costs)
     m = max(cost.shape[1] for cost in costs)
     rows, columns = np.meshgrid(np.arange(1, n + 1), np.arange(1, m + 1), indexing="ij")

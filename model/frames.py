@@ -9,9 +9,8 @@ token keeps where things are in the picture (global pooling discards it, and mot
 a change of place); `n_layer` > 0 adds a temporal convolution (neighbouring frames: motion)
 and that many self-attention blocks across the frames of a window; `summary` appends one
 token per window, the trunk features max-pooled over its frames (what is there, whenever
-it is: with it a from-scratch captioner's shape slot on the synthetic set went from chance
-to 61% after 700 steps with label smoothing 0.1, measured; through per-frame tokens alone
-it stayed at chance even after 1045 steps).
+it is: through per-frame tokens alone a from-scratch captioner did not learn the
+synthetic set's shapes; README, Training).
 Besides the ResNets, backbone "convnet" is a small CNN (four stride-2 convolutions) cheap
 enough to train from scratch on a CPU, for small synthetic frames.
 """
@@ -57,8 +56,8 @@ def trunk_features(backbone: str, grid: int) -> int:
 def build_convnet_trunk(grid: int = 1) -> nn.Module:
     """A small CNN cheap enough to train from scratch on a CPU (small synthetic frames):
     (B, 3, H, W) -> (B, 128 * (grid^2 + 1)). GroupNorm, so a row never depends on its
-    batch; max pooling (a shape classifier on the synthetic frames reached 92% after 300
-    steps with it, 76% with average pooling) per grid cell and over the whole picture."""
+    batch; max pooling (a shape classifier on the synthetic frames learnt faster with it
+    than with average pooling) per grid cell and over the whole picture."""
     layers, channels = [], 3
     for width in CONVNET_WIDTHS:
         layers += [

@@ -24,9 +24,9 @@ from model.decoder import CrossCache
 
 class AdditiveAttention(nn.Module):
     """Bahdanau attention with n_head heads: head h scores x_i with w_h . tanh(W q + K x_i)
-    and averages its own D/H slice of the values. One head had to choose between the
-    synthetic set's summary token (shape) and the per-frame tokens (direction): with it the
-    LSTM reached 93% on shape and 55% on direction, or the reverse, run to run."""
+    and averages its own D/H slice of the values. One head has to choose between the
+    synthetic set's summary token (shape) and the per-frame tokens (direction), so the
+    LSTM learnt one of the two, not both (README, Training)."""
 
     def __init__(self, n_state: int, n_head: int = 1):
         super().__init__()

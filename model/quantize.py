@@ -5,10 +5,9 @@ STEP_PROJECTION) get int8 weights, one scale per output channel (activations
 are quantised per batch on the fly), and so does the tied output projection, which reads
 the whole 51,864 x D embedding at every decoding step and is the largest single cost of a
 step: int8 reads a quarter of the bytes. The token embedding itself stays float32 for the
-lookups. The audio encoder is not quantised: measured on the 10.5 minutes of
-`bench/bench_speed.py` (batch 16), int8 there saved ~5% of the time but raised WER
-from 15.4 to 15.6-16.5%, while the decoder alone in int8 kept WER at 15.4%. (On a CPU with
-native bfloat16, caption.py runs it in bfloat16 instead: model/cpu_precision.py.)
+lookups. The audio encoder is not quantised: int8 there saved little time and raised WER,
+while the decoder alone in int8 kept it (README, Measured). (On a CPU with native
+bfloat16, caption.py runs the encoder in bfloat16 instead: model/cpu_precision.py.)
 CPU only (PyTorch's quantised kernels); a quantised model is for inference, never saved.
 """
 
@@ -41,9 +40,8 @@ def quantize_int8(model: AVCaptioner) -> AVCaptioner:
 
 
 # The transformer's square projections that run at every decoding step on one token per
-# row stay float32: there fbgemm quantises the activations on every call, and on ~40 rows a
-# 384 x 384 product took 0.41 ms in int8 against 0.13 ms in float32 (measured, 2 cores).
-# The MLPs, and the key/value projections of the encoder output (1500 rows, once a window),
+# row stay float32: there fbgemm quantises the activations on every call, which costs more
+# than the product itself on a few rows (README, Measured). The MLPs, and the key/value projections of the encoder output (1500 rows, once a window),
 # are faster in int8.
 STEP_PROJECTION = re.compile(
     r"(^|\.)(attn\.(query|key|value|out)|(cross|visual)_attn\.(query|out))$"
@@ -77,7 +75,7 @@ def _pack_int8(weight: Tensor) -> nn.Module:
 
 class _PackedInBackground(nn.Module):
     """The int8 copy of the tied output projection (51,864 x D), packed in a thread of its
-    own: packing it takes ~0.6 s (measured), which start-up no longer waits for; it runs
+    own, so that start-up does not wait for it; it runs
     beside the reading of the first files (PyTorch's kernels release the GIL). The first
     call waits for it if it is not ready."""
 

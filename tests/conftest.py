@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,6 +15,23 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 torch.set_num_threads(2)
+
+# System tools some tests need; the README's test command installs them
+# (scripts/install-test-deps.sh), so a missing one is a failure, never a skip.
+SYSTEM_TOOLS = {"java": "openjdk-17-jre-headless", "espeak-ng": "espeak-ng", "chromium": "chromium"}
+INSTALL_HINT = "run `bash scripts/install-test-deps.sh` (the README's test command does)"
+
+
+def pytest_runtest_setup(item):
+    """Fails a test marked `needs_tool("java")` (say) before its fixtures run when the tool
+    is not on PATH."""
+    for marker in item.iter_markers("needs_tool"):
+        (tool,) = marker.args
+        if shutil.which(tool) is None:
+            pytest.fail(
+                f"{tool} not found: this test needs Debian's {SYSTEM_TOOLS[tool]}; {INSTALL_HINT}",
+                pytrace=False,
+            )
 
 
 @pytest.fixture(scope="session")

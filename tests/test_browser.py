@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import INSTALL_HINT
 from tests.media_factory import make_text
 from tests.web_server import ROOT, running_server
 
@@ -48,7 +49,7 @@ CUES_AT = """async (seconds) => {
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} not found: this test needs Debian's chromium; {INSTALL_HINT}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -2,108 +2,38 @@
 
 from __future__ import annotations
 
-import random
-
 import jiwer
 import pytest
-from pycocoevalcap.bleu.bleu import Bleu
-from pycocoevalcap.cider.cider import Cider
-from pycocoevalcap.meteor.meteor import Meteor
-from pycocoevalcap.rouge.rouge import Rouge
-from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
+from bench.bench_scoring import direct_pycocoevalcap, make_caption_set
 from data.subtitles import Cue
-from evaluation.caption_metrics import java_available, score_caption_sets, tokenize
+from evaluation.caption_metrics import score_caption_sets, tokenize
 from evaluation.caption_sets import CaptionSetError, load_hypotheses, load_references
 from evaluation.file_pairing import AmbiguousPairError, pair_folders
 from evaluation.subtitle_metrics import score_subtitle_corpus, score_subtitles
 from evaluation.text_norm import normalise
 from evaluation.time_pairing import pair_hypothesis_words, word_times
 
-needs_java = pytest.mark.skipif(
-    not java_available(), reason="Java is needed for PTBTokenizer and METEOR"
-)
-
-SUBJECTS = ["A man", "a woman", "The child", "two dogs", "A chef", "someone", "a band", "The cat"]
-VERBS = [
-    "is playing",
-    "plays",
-    "is cooking",
-    "runs through",
-    "sings about",
-    "is cutting",
-    "looks at",
-    "jumps over",
-]
-OBJECTS = [
-    "a guitar",
-    "pasta",
-    "the park",
-    "a red car",
-    "the kitchen table",
-    "an old song",
-    "vegetables",
-    "a fence",
-]
-TAILS = [
-    "",
-    " on stage",
-    " in the rain",
-    ", slowly",
-    " while laughing",
-    " at night",
-    " outside",
-    "!",
-]
-
-
-def _caption(rng: random.Random) -> str:
-    return f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}{rng.choice(TAILS)}."
-
-
-def make_caption_sets(videos: int, refs_per_video: int, seed: int = 0):
-    """Hypotheses that share some words with their references, like a real captioner's."""
-    rng = random.Random(seed)
-    refs = {f"video{i}": [_caption(rng) for _ in range(refs_per_video)] for i in range(videos)}
-    hyps = {}
-    for video_id, captions in refs.items():
-        words = rng.choice(captions).split()
-        words[rng.randrange(len(words))] = rng.choice(["the", "a", "Person", "object"])
-        hyps[video_id] = " ".join(words)
-    hyps["video3"] = ""  # an empty caption is scored, not an error
-    return hyps, refs
+needs_java = pytest.mark.needs_tool("java")  # PTBTokenizer and METEOR
 
 
 @pytest.fixture(scope="module")
 def caption_sets():
-    return make_caption_sets(videos=60, refs_per_video=5)
+    """Hypotheses that share some words with their references, like a real captioner's."""
+    hyps, refs = make_caption_set(videos=60, refs_per_video=5, seed=0)
+    hyps["video3"] = ""  # an empty caption is scored, not an error
+    return hyps, refs
 
 
 @needs_java
 def test_caption_metrics_equal_direct_pycocoevalcap(caption_sets):
     hyps, refs = caption_sets
     assert len(refs) >= 50 and all(len(r) == 5 for r in refs.values())
-    # The reference computation, as COCOEvalCap.evaluate() does it.
-    tokenizer = PTBTokenizer()
-    gts = tokenizer.tokenize({k: [{"caption": c} for c in refs[k]] for k in refs})
-    res = tokenizer.tokenize({k: [{"caption": hyps[k]}] for k in refs})
-    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
-    meteor_scorer = Meteor()
-    meteor, _ = meteor_scorer.compute_score(gts, res)
-    del meteor_scorer
-    direct = {
-        "bleu1": bleu[0],
-        "bleu2": bleu[1],
-        "bleu3": bleu[2],
-        "bleu4": bleu[3],
-        "meteor": meteor,
-        "rougeL": Rouge().compute_score(gts, res)[0],
-        "cider": Cider().compute_score(gts, res)[0],
-    }
+    direct = direct_pycocoevalcap(hyps, refs)  # as COCOEvalCap.evaluate() does it, x100
     ours = score_caption_sets(hyps, refs)
     assert set(ours) == set(direct)
     for key, value in direct.items():
-        assert ours[key] == pytest.approx(100.0 * value, rel=1e-12, abs=1e-12), key
+        assert ours[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
     assert 0 < ours["bleu4"] < ours["bleu1"] < 100 and 0 < ours["cider"]
 
 

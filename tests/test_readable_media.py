@@ -12,7 +12,7 @@ from bench.readable_media import QUICK_SET, SAMPLE_RATE, build_set, read_stretch
 from data.media import load_audio, probe
 from data.subtitles import read_subtitles
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+pytestmark = pytest.mark.needs_tool("espeak-ng")
 
 # Quiet floor (-60 dBFS) against speech (RMS ~0.04-0.08): far apart on a log scale.
 QUIET_RMS = 0.005

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from data.subtitles import Cue, write_subtitles
-from evaluation.caption_metrics import java_available, score_caption_sets
+from evaluation.caption_metrics import score_caption_sets
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {"bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rougeL", "cider"}
@@ -179,7 +179,7 @@ def test_missing_file_exits_1(tmp_path):
         (["--hyp", "{hyp}", "--ref", "{ref}", "--metrics", "bleu5"], "unknown metric 'bleu5'"),
         (
             ["--hyp", "{hyp}", "--ref", "{ref}", "--metrics", "meteor"],
-            "'meteor' does not apply to subtitle files",
+            "not a subtitle metric: meteor",
         ),
         (["--hyp", "{dir}", "--ref", "{ref}"], "cannot score a folder"),
         (["--hyp", "{captions}", "--ref", "{ref}"], "cannot score a captions"),
@@ -257,7 +257,7 @@ def test_without_java_meteor_is_skipped_with_one_note(tmp_path):
     assert table_rows(result.stdout)[-1][5] == "-"  # the METEOR column
 
 
-@pytest.mark.skipif(not java_available(), reason="Java is needed for METEOR")
+@pytest.mark.needs_tool("java")  # METEOR
 def test_caption_sets_with_java_report_meteor(tmp_path):
     hyp, ref, _, _ = write_caption_sets(tmp_path)
     result = run_score("--hyp", hyp, "--ref", ref, "--json", tmp_path / "o.json")

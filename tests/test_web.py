@@ -225,7 +225,9 @@ def test_page_layout_checks_what_an_api_caller_sends():
     assert page_layout(30, 15, 5).max_cps == 15.0
     with pytest.raises(RequestError, match="at least 10 characters per line"):
         page_layout(5, 20, 7)
-    with pytest.raises(RequestError, match="cues must be allowed at least 0.83 s"):
+    with pytest.raises(
+        RequestError, match="max duration 0.5 must be at least the minimum duration"
+    ):
         page_layout(42, 20, 0.5)
 
 
