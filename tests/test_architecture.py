@@ -68,3 +68,35 @@ def test_entry_points_do_not_import_each_other_bench_or_tests():
     for name in ENTRY_POINTS:
         found = project_imports(ROOT / f"{name}.py")
         assert found <= set(PACKAGES), (name, sorted(found - set(PACKAGES)))
+
+
+# The media-to-subtitles stages of app/, in the order data flows through them: a stage may
+# import the stages before it, never one after it (docs/architecture.md, Stages).
+APP_STAGES = (
+    "speech_regions",
+    "chunks",
+    "file_reading",
+    "reader_threads",
+    "word_timing",
+    "batch_decoding",
+    "layout",
+    "whisper_loop",
+    "subtitle_run",
+    "folder",
+    "web",
+)
+
+
+def test_app_stages_import_only_earlier_stages():
+    backwards = {}
+    for position, stage in enumerate(APP_STAGES):
+        source = (ROOT / "app" / f"{stage}.py").read_text()
+        found = {
+            name.split(".")[1]
+            for name in imported_modules(source, "app")
+            if name.startswith("app.") and name.split(".")[1] in APP_STAGES
+        }
+        later = sorted(found & set(APP_STAGES[position + 1 :]))
+        if later:
+            backwards[stage] = later
+    assert backwards == {}
