@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.layout import layout_words
+from app.language_layout import layout_language_words
 from app.options import SubtitleOptions
 from app.speech import (
     Chunk,
@@ -91,6 +91,7 @@ class FileResult:
     cues: list[Cue] | None  # None when the file failed
     duration: float
     error: str | None
+    language: str | None = None  # the language the file was decoded in
 
 
 def _libc_malloc_trim():
@@ -395,8 +396,11 @@ def subtitle_files(
         if state.read.error or state.error:
             return FileResult(index, sources[index], None, 0.0, state.read.error or state.error)
         words = snap_to_speech(sorted(state.words, key=lambda w: w.start), state.read.speech)
-        cues = layout_words(words, options.layout, media_end=state.read.duration)
-        return FileResult(index, sources[index], cues, state.read.duration, None)
+        written = "en" if options.decoding.task == "translate" else state.language
+        cues = layout_language_words(
+            words, written, options.layout, options.chinese, state.read.duration
+        )
+        return FileResult(index, sources[index], cues, state.read.duration, None, state.language)
 
     pending: list[ChunkInput] = []
 

@@ -32,6 +32,8 @@ class RunSummary:
     done: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, one-line error)
+    # The model and the spoken language (None: not known) of each file done.
+    routes: dict[Path, tuple[str, str | None]] = field(default_factory=dict)
 
 
 def find_jobs(
@@ -140,9 +142,11 @@ def caption_files(
         error = result.error
         if error is None:
             try:
+                about = {"language": result.language, "model": loaded.name}
                 for target, fmt in zip(output_paths(job, out_dir, formats), formats, strict=True):
-                    write_subtitles(result.cues, target, fmt)
+                    write_subtitles(result.cues, target, fmt, about if fmt == "json" else None)
                 summary.done.append(job.source)
+                summary.routes[job.source] = (loaded.name, result.language)
             except OSError as failure:
                 error = f"{job.source}: cannot write subtitles: {failure}"
         if error:

@@ -87,22 +87,28 @@ def _as_ssafile(cues: list[Cue]) -> pysubs2.SSAFile:
     return subs
 
 
-def format_subtitles(cues: list[Cue], fmt: str) -> str:
-    """The text of a subtitle file in `fmt` ("srt", "vtt", "json" or "txt")."""
+def format_subtitles(cues: list[Cue], fmt: str, about: dict | None = None) -> str:
+    """The text of a subtitle file in `fmt` ("srt", "vtt", "json" or "txt"). `about`: keys
+    added to every JSON cue (the language and model that made it); a JSON subtitle file
+    stays a list of cues, so readers of the plain form still read it."""
     fmt = fmt.lower()
     if fmt in ("srt", "vtt"):
         return _as_ssafile(cues).to_string(fmt)
     if fmt == "json":
-        rows = [{"start": cue.start, "end": cue.end, "text": cue.text} for cue in cues]
+        rows = [
+            {"start": cue.start, "end": cue.end, "text": cue.text, **(about or {})} for cue in cues
+        ]
         return json.dumps(rows, ensure_ascii=False, indent=1) + "\n"
     if fmt == "txt":
         return "".join(" ".join(cue.text.split()) + "\n" for cue in cues)
     raise ValueError(f"unknown subtitle format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
-def write_subtitles(cues: list[Cue], path: str | os.PathLike, fmt: str | None = None) -> Path:
+def write_subtitles(
+    cues: list[Cue], path: str | os.PathLike, fmt: str | None = None, about: dict | None = None
+) -> Path:
     """Write `cues` to `path` atomically; the format comes from `fmt` or the extension."""
-    return atomic_write_text(path, format_subtitles(cues, subtitle_format(path, fmt)))
+    return atomic_write_text(path, format_subtitles(cues, subtitle_format(path, fmt), about))
 
 
 # ---------------------------------------------------------------------------- reading

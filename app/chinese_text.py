@@ -1,0 +1,104 @@
+"""Chinese as Chinese subtitlers write it: one script, full-width punctuation, and the
+timed words regrouped into dictionary words so that no line breaks inside one.
+
+Whisper writes Chinese in a mix of simplified and traditional characters (its training
+text was both) and times it per token, which can be part of a word; OpenCC converts the
+script (`t2s`, or `s2t` for traditional) and jieba finds the words.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+from data.subtitles import Word
+
+CHINESE_SCRIPTS = ("simplified", "traditional", "as-is")
+_OPENCC_CONFIG = {"simplified": "t2s", "traditional": "s2t"}
+
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_FULL_WIDTH = {",": "，", ".": "。", "?": "？", "!": "！", ":": "：", ";": "；"}
+# A half-width mark right after a Chinese character (not a decimal point: no digit after).
+_HALF_WIDTH_AFTER_HAN = re.compile(rf"(?<=[{_HAN}])([,?!:;]|\.(?!\d))")
+
+
+@functools.cache
+def _converter(script: str):
+    import opencc
+
+    return opencc.OpenCC(_OPENCC_CONFIG[script])
+
+
+@functools.cache
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # it logs its dictionary loading at INFO
+    jieba.initialize()
+    return jieba
+
+
+def convert_script(text: str, script: str) -> str:
+    """`text` in simplified or traditional characters; "as-is" leaves it alone."""
+    if script not in CHINESE_SCRIPTS:
+        raise ValueError(
+            f"unknown Chinese script {script!r} (choose from {', '.join(CHINESE_SCRIPTS)})"
+        )
+    if script == "as-is" or not text:
+        return text
+    return _converter(script).convert(text)
+
+
+def full_width_punctuation(text: str) -> str:
+    """Half-width , . ? ! : ; after a Chinese character written full-width."""
+    return _HALF_WIDTH_AFTER_HAN.sub(lambda m: _FULL_WIDTH[m.group(1)], text)
+
+
+def _converted_words(words: list[Word], script: str) -> list[str]:
+    """Each word's text in `script`; the whole text is converted at once where that keeps
+    every character in place (OpenCC's phrase tables then see the context)."""
+    texts = [full_width_punctuation(w.text) for w in words]
+    joined = "".join(texts)
+    converted = convert_script(joined, script)
+    if len(converted) != len(joined):
+        return [convert_script(t, script) for t in texts]
+    out, at = [], 0
+    for text in texts:
+        out.append(converted[at : at + len(text)])
+        at += len(text)
+    return out
+
+
+def _boundaries(pieces: list[str]) -> set[int]:
+    ends, at = set(), 0
+    for piece in pieces:
+        at += len(piece)
+        ends.add(at)
+    return ends
+
+
+def chinese_words(words: list[Word], script: str = "simplified") -> list[Word]:
+    """Timed words of Chinese speech -> the same speech as timed dictionary words in
+    `script`: a new word starts only where both Whisper's words and jieba's do, so no word
+    is split and every timing stays that of whole tokens."""
+    texts = [t.replace(" ", "") for t in _converted_words(words, script)]
+    kept = [(w, t) for w, t in zip(words, texts, strict=True) if t]
+    if not kept:
+        return []
+    joined = "".join(t for _, t in kept)
+    allowed = _boundaries([t for _, t in kept]) & _boundaries(list(_jieba().cut(joined)))
+    merged: list[Word] = []
+    group: list[tuple[Word, str]] = []
+    at = 0
+    for word, text in kept:
+        group.append((word, text))
+        at += len(text)
+        if at in allowed:
+            probabilities = [w.probability for w, _ in group if w.probability is not None]
+            merged.append(Word(
+                group[0][0].start, max(w.end for w, _ in group), "".join(t for _, t in group),
+                sum(probabilities) / len(probabilities) if probabilities else None,
+            ))  # fmt: skip
+            group = []
+    return merged

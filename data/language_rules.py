@@ -1,0 +1,81 @@
+"""What differs between languages in subtitles and in scoring: one table, read by the
+layout (app/), the layout report and the error rates (evaluation/), caption.py and the page.
+
+Chinese follows Netflix's Simplified Chinese (PRC) Timed Text Style Guide: 16 characters
+per line, 2 lines, no spaces between words, full-width punctuation, no comma or full stop
+at the end of a line; reading speed at most 9 characters per second for adult programmes
+(the figure subtitling vendors' PRC guides give). Netflix's general rules (5/6 s to 7 s,
+2-frame gaps, breaks after punctuation and never inside a word) hold for every language.
+Languages without rules of their own keep the broadcast defaults of LayoutOptions.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LanguageRules:
+    max_line_width: int | None = None  # None: the LayoutOptions default (42)
+    max_cps: float | None = None  # None: the LayoutOptions default (20)
+    word_separator: str = " "  # what goes between two words on a line
+    full_width_punctuation: bool = False  # ,.?!:; written as ，。？！：；
+    # Marks removed where a line ends (the break itself shows the pause).
+    line_end_drop: str = ""
+    error_unit: str = "word"  # what error rates count: "word" (WER) or "character" (CER)
+
+
+_SPACED = LanguageRules()
+_CHINESE = LanguageRules(
+    max_line_width=16,
+    max_cps=9.0,
+    word_separator="",
+    full_width_punctuation=True,
+    line_end_drop="，。、；：,.;:",
+)
+# Japanese and Korean: only the error unit is set (their layout rules are not done yet).
+_CHARACTER_SCORED = LanguageRules(error_unit="character")
+
+RULES: dict[str, LanguageRules] = {"zh": _CHINESE, "yue": _CHINESE, "ja": _CHARACTER_SCORED}
+RULES["ko"] = _CHARACTER_SCORED  # Korean has spaces, but CER is what Korean ASR reports
+# Whisper splits words on Unicode boundaries (not spaces) for these.
+UNSPACED_LANGUAGES = frozenset({"zh", "yue", "ja", "th", "lo", "my"})
+CHARACTER_ERROR_LANGUAGES = frozenset(k for k, r in RULES.items() if r.error_unit == "character")
+
+
+def rules_for(language: str | None) -> LanguageRules:
+    return RULES.get(language or "", _SPACED)
+
+
+def _script(char: str) -> str | None:
+    """'han', 'kana', 'hangul' or None for one character."""
+    code = ord(char)
+    if 0x3040 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF:
+        return "kana"
+    if 0xAC00 <= code <= 0xD7AF or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F:
+        return "hangul"
+    if unicodedata.name(char, "").startswith("CJK UNIFIED IDEOGRAPH"):
+        return "han"
+    return None
+
+
+def language_of_text(text: str) -> str | None:
+    """'zh', 'ja' or 'ko' when most letters of `text` are written in that script, else None
+    (a language with spaces: the default rules apply)."""
+    counts = {"han": 0, "kana": 0, "hangul": 0}
+    letters = 0
+    for char in text:
+        if char.isalpha():
+            letters += 1
+            script = _script(char)
+            if script:
+                counts[script] += 1
+    cjk = sum(counts.values())
+    if not letters or cjk < letters / 2:
+        return None
+    if counts["kana"]:
+        return "ja"
+    if counts["hangul"] > counts["han"]:
+        return "ko"
+    return "zh"
