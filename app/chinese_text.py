@@ -10,24 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 
+from data.chinese_script import CHINESE_SCRIPTS, convert_script, full_width_punctuation
 from data.subtitles import Word
 
-CHINESE_SCRIPTS = ("simplified", "traditional", "as-is")
-_OPENCC_CONFIG = {"simplified": "t2s", "traditional": "s2t"}
-
-_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_FULL_WIDTH = {",": "，", ".": "。", "?": "？", "!": "！", ":": "：", ";": "；"}
-# A half-width mark right after a Chinese character (not a decimal point: no digit after).
-_HALF_WIDTH_AFTER_HAN = re.compile(rf"(?<=[{_HAN}])([,?!:;]|\.(?!\d))")
-
-
-@functools.cache
-def _converter(script: str):
-    import opencc
-
-    return opencc.OpenCC(_OPENCC_CONFIG[script])
+__all__ = ["CHINESE_SCRIPTS", "chinese_words"]
 
 
 @functools.cache
@@ -37,22 +24,6 @@ def _jieba():
     jieba.setLogLevel(logging.WARNING)  # it logs its dictionary loading at INFO
     jieba.initialize()
     return jieba
-
-
-def convert_script(text: str, script: str) -> str:
-    """`text` in simplified or traditional characters; "as-is" leaves it alone."""
-    if script not in CHINESE_SCRIPTS:
-        raise ValueError(
-            f"unknown Chinese script {script!r} (choose from {', '.join(CHINESE_SCRIPTS)})"
-        )
-    if script == "as-is" or not text:
-        return text
-    return _converter(script).convert(text)
-
-
-def full_width_punctuation(text: str) -> str:
-    """Half-width , . ? ! : ; after a Chinese character written full-width."""
-    return _HALF_WIDTH_AFTER_HAN.sub(lambda m: _FULL_WIDTH[m.group(1)], text)
 
 
 def _converted_words(words: list[Word], script: str) -> list[str]:

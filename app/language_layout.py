@@ -8,23 +8,10 @@ from dataclasses import replace
 
 from app.chinese_text import chinese_words
 from app.layout import LayoutOptions, layout_words
-from data.language_rules import rules_for
+from data.language_rules import layout_options_for, rules_for
 from data.subtitles import Cue, Word
 
 CHINESE = frozenset({"zh", "yue"})
-_DEFAULTS = LayoutOptions()
-
-
-def layout_options_for(options: LayoutOptions, language: str | None) -> LayoutOptions:
-    """`options` with the language's own limits where a limit was left at its default
-    (a limit the user set is kept)."""
-    rules = rules_for(language)
-    changes = {"word_separator": rules.word_separator}
-    for name in ("max_line_width", "max_cps"):
-        value = getattr(rules, name)
-        if value is not None and getattr(options, name) == getattr(_DEFAULTS, name):
-            changes[name] = value
-    return replace(options, **changes)
 
 
 def drop_line_end_marks(text: str, marks: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.batch_pipeline import BatchOptions
+from app.batch_pipeline import BatchOptions, failure_line
 from app.folder import Job, RunSummary, caption_files, output_paths
 from app.options import SubtitleOptions
 from app.speech import padded_regions, plan_chunks, speech_probabilities, speech_regions
@@ -105,10 +105,16 @@ def caption_files_auto(
             continue
         try:
             language = detect_file_language(job.source, load(BASE), options)
-        except MediaError as error:
-            summary.failed.append((str(job.source), str(error)))
+        except (
+            MediaError,
+            RuntimeError,
+            ValueError,
+            OSError,
+        ) as error:  # one bad file: the rest go on
+            line = str(error) if isinstance(error, MediaError) else failure_line(job.source, error)
+            summary.failed.append((str(job.source), line))
             if on_file_done:
-                on_file_done(job, str(error))
+                on_file_done(job, line)
             continue
         groups.setdefault(language, []).append(job)
     # English (and silent) files first: tiny.en, one run for all of them.

@@ -11,8 +11,11 @@ Languages without rules of their own keep the broadcast defaults of LayoutOption
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from data.chinese_script import HALF_WIDTH_AFTER_HAN, HAN
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ _CHINESE = LanguageRules(
     word_separator="",
     full_width_punctuation=True,
     line_end_drop="，。、；：,.;:",
+    error_unit="character",
 )
 # Japanese and Korean: only the error unit is set (their layout rules are not done yet).
 _CHARACTER_SCORED = LanguageRules(error_unit="character")
@@ -46,6 +50,38 @@ CHARACTER_ERROR_LANGUAGES = frozenset(k for k, r in RULES.items() if r.error_uni
 
 def rules_for(language: str | None) -> LanguageRules:
     return RULES.get(language or "", _SPACED)
+
+
+def layout_options_for(options, language: str | None):
+    """`options` (a LayoutOptions) with the language's own limits where a limit was left at
+    its default: a limit the user set is kept."""
+    rules = rules_for(language)
+    defaults = type(options)()
+    changes = {"word_separator": rules.word_separator}
+    for name in ("max_line_width", "max_cps"):
+        value = getattr(rules, name)
+        if value is not None and getattr(options, name) == getattr(defaults, name):
+            changes[name] = value
+    return replace(options, **changes)
+
+
+_SPACE_BETWEEN_HAN = re.compile(rf"[{HAN}]\s+(?=[{HAN}])")
+
+
+def marks_kept(text: str, language: str | None) -> bool:
+    """Whether a cue's text keeps its language's rules for marks and spaces (Chinese:
+    full-width marks, no space between characters, no `line_end_drop` mark ending a line);
+    always True for languages without such rules."""
+    rules = rules_for(language)
+    if rules.full_width_punctuation and HALF_WIDTH_AFTER_HAN.search(text):
+        return False
+    if rules.word_separator == "" and _SPACE_BETWEEN_HAN.search(text):
+        return False
+    if rules.line_end_drop:
+        ends = [line.rstrip()[-1:] for line in text.split("\n") if line.strip()]
+        if any(end in rules.line_end_drop for end in ends):
+            return False
+    return True
 
 
 def _script(char: str) -> str | None:

@@ -1,24 +1,28 @@
 """How readable and how well timed subtitles are: the share of cues within each layout
 rule, and how hypothesis cue time lines up with reference speech.
 
-Figures are percentages (0-100). Subtitle files keep milliseconds, so every time rule
+Each file is checked against the rules of its language (data/language_rules.py: Chinese
+has 16 characters per line, 9 per second and its own marks). Figures are percentages (0-100). Subtitle files keep milliseconds, so every time rule
 is checked with `TIME_SLACK` (1 ms) to spare: 5/6 s written as 0.833 still passes.
 """
 
 from __future__ import annotations
 
 from app.layout import LayoutOptions, cue_characters
+from data.language_rules import layout_options_for, marks_kept
 from data.subtitles import Cue
 
 TIME_SLACK = 0.001
-RULES = ("line_width", "line_count", "min_duration", "max_duration", "cps", "gap")
+RULES = ("line_width", "line_count", "min_duration", "max_duration", "cps", "gap", "marks")
 LAYOUT_FIGURES = (*(f"rule_{rule}" for rule in RULES), "rule_all")
 TIMING_FIGURES = ("hyp_time_near_speech", "ref_speech_covered")
 # Counts, not percentages: how many cues were laid out, and how many sit in silence.
 COUNT_FIGURES = ("cues", "cues_off_speech")
 
 
-def _rules_kept(cue: Cue, next_cue: Cue | None, options: LayoutOptions) -> dict[str, bool]:
+def _rules_kept(
+    cue: Cue, next_cue: Cue | None, options: LayoutOptions, language: str | None = None
+) -> dict[str, bool]:
     lines = cue.text.split("\n")
     duration = cue.end - cue.start
     return {
@@ -31,28 +35,35 @@ def _rules_kept(cue: Cue, next_cue: Cue | None, options: LayoutOptions) -> dict[
         and cue_characters(cue.text) <= options.max_cps * (duration + TIME_SLACK),
         # The last cue has no next one; an overlap is a negative gap.
         "gap": next_cue is None or next_cue.start - cue.end >= options.min_gap - TIME_SLACK,
+        # The language's marks and spaces (Chinese: full-width, none ending a line).
+        "marks": marks_kept(cue.text, language),
     }
 
 
-def rule_counts(cues: list[Cue], options: LayoutOptions) -> dict[str, int]:
+def rule_counts(
+    cues: list[Cue], options: LayoutOptions, language: str | None = None
+) -> dict[str, int]:
     """{"cues": how many, "rule_<name>": how many keep that rule, "rule_all": how many
-    keep every rule}; cues are taken in start-time order."""
+    keep every rule}; cues are taken in start-time order; `language` picks its rules."""
+    options = layout_options_for(options, language)
     ordered = sorted(cues, key=lambda cue: (cue.start, cue.end))
     counts = {"cues": len(ordered), **{key: 0 for key in LAYOUT_FIGURES}}
     for index, cue in enumerate(ordered):
         next_cue = ordered[index + 1] if index + 1 < len(ordered) else None
-        kept = _rules_kept(cue, next_cue, options)
+        kept = _rules_kept(cue, next_cue, options, language)
         for rule, ok in kept.items():
             counts[f"rule_{rule}"] += ok
         counts["rule_all"] += all(kept.values())
     return counts
 
 
-def layout_compliance(cues: list[Cue], options: LayoutOptions) -> dict[str, float | None]:
+def layout_compliance(
+    cues: list[Cue], options: LayoutOptions, language: str | None = None
+) -> dict[str, float | None]:
     """The percentage of cues within each rule ("rule_line_width", "rule_line_count",
     "rule_min_duration", "rule_max_duration", "rule_cps", "rule_gap": the gap to the
     next cue) and within all of them ("rule_all"); None for each when there are no cues."""
-    return _compliance_percentages(rule_counts(cues, options))
+    return _compliance_percentages(rule_counts(cues, options, language))
 
 
 def _compliance_percentages(counts: dict[str, int]) -> dict[str, float | None]:
@@ -138,14 +149,18 @@ def speech_timing(
 
 
 def layout_report(
-    cue_pairs: list[tuple[list[Cue], list[Cue]]], options: LayoutOptions, tolerance: float = 0.3
+    cue_pairs: list[tuple[list[Cue], list[Cue]]],
+    options: LayoutOptions,
+    tolerance: float = 0.3,
+    languages: list[str | None] | None = None,
 ) -> tuple[list[dict[str, float | None]], dict[str, float | None]]:
     """Per (hypothesis, reference) pair and over all of them: the hypothesis' layout
     compliance, its timing against the reference, its number of cues and of cues off
     speech. Overall figures pool the cues and the seconds of every file."""
     per_file, totals, seconds = [], None, None
-    for hyp, ref in cue_pairs:
-        counts = rule_counts(hyp, options)
+    languages = languages or [None] * len(cue_pairs)
+    for (hyp, ref), language in zip(cue_pairs, languages, strict=True):
+        counts = rule_counts(hyp, options, language)
         timing = timing_seconds(hyp, ref, tolerance)
         per_file.append(_figures(counts, timing))
         totals = counts if totals is None else {k: totals[k] + counts[k] for k in counts}
@@ -175,7 +190,9 @@ def layout_settings(options: LayoutOptions, tolerance: float) -> dict:
             "min_gap": options.min_gap,
         },
         "rules": "share of hypothesis cues (in start order) within each rule; gap: to the "
-        "next cue; cps: characters without line breaks per second; 1 ms slack on times",
+        "next cue; cps: characters without line breaks per second; 1 ms slack on times; "
+        "each file by its language's rules (Chinese: 16 characters per line, 9 per second, "
+        "marks: full-width, no space between characters, no comma or full stop ending a line)",
         "timing": f"reference speech = union of reference cue times; near speech = within "
         f"{tolerance:g} s of it; cues off speech: hypothesis cues with no time near it",
         "tolerance": tolerance,
