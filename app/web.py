@@ -18,7 +18,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gradio as gr
@@ -34,7 +35,9 @@ from evaluation.report import markdown_table, write_json
 from evaluation.scoring import UsageError, needs_java, score_paths
 from evaluation.time_pairing import pair_hypothesis_words
 from model.checkpoint import LoadedModel
+from model.named_models import AUTO, BASE, MODEL_CHOICES
 from model.search import DecodingOptions
+from model.tokenizer import LANGUAGES
 
 DOWNLOAD_FORMATS = ("srt", "vtt", "json", "txt")
 DEFAULT_DOWNLOADS = ["srt", "vtt", "json"]
@@ -43,6 +46,25 @@ KEEP_OUTPUTS_SECONDS = 3600  # our request folders older than this are removed
 # Uploads wait in the queue before they are read: keep them well beyond a long wait.
 KEEP_UPLOADS_SECONDS = 4 * 3600
 CUE_HEADERS = ["start", "end", "text"]
+TASKS = ("transcribe", "translate")
+
+
+@dataclass(frozen=True)
+class ModelChoices:
+    """The models the page offers: `names` in the Model control, `load(name)` gives one
+    (loaded once, kept), `default` is chosen at first."""
+
+    names: tuple[str, ...]
+    default: str
+    load: Callable[[str], LoadedModel]
+
+    @classmethod
+    def single(cls, loaded: LoadedModel) -> ModelChoices:
+        return cls((loaded.name,), loaded.name, lambda _name: loaded)
+
+    @classmethod
+    def named(cls, load: Callable[[str], LoadedModel], default: str = AUTO) -> ModelChoices:
+        return cls(MODEL_CHOICES, default, load)
 
 
 @dataclass(frozen=True)
@@ -120,26 +142,55 @@ def cue_rows(cues: list[Cue]) -> list[list[str]]:
     return [[clock(cue.start), clock(cue.end), cue.text.replace("\n", " ")] for cue in cues]
 
 
-def write_downloads(cues: list[Cue], folder: Path, stem: str, formats: list[str]) -> list[Path]:
-    """One file per format in `folder`, named after the upload, in `formats` order."""
-    return [write_subtitles(cues, folder / f"{stem}.{fmt}", fmt) for fmt in formats]
+def write_downloads(
+    cues: list[Cue], folder: Path, stem: str, formats: list[str], about: dict | None = None
+) -> list[Path]:
+    """One file per format in `folder`, named after the upload, in `formats` order; JSON
+    cues carry `about` (the model and language)."""
+    return [write_subtitles(cues, folder / f"{stem}.{fmt}", fmt, about) for fmt in formats]
+
+
+def choose_model(
+    media_path: Path, models: ModelChoices, name: str, options: SubtitleOptions
+) -> tuple[LoadedModel, SubtitleOptions]:
+    """The model for this upload and the options with its language fixed: `auto` detects
+    the language with base and takes tiny.en for English (app/language_routing.py); a
+    multilingual model detects it itself; an English-only one is English."""
+    from app.language_routing import detect_file_language, model_for_language
+
+    language = options.decoding.language
+    if name == AUTO:
+        if language is None:
+            language = detect_file_language(media_path, models.load(BASE), options)
+        loaded = models.load(model_for_language(language))
+    else:
+        loaded = models.load(name)
+        if language is None and loaded.tokenizer.multilingual:
+            language = detect_file_language(media_path, loaded, options)
+    if not loaded.tokenizer.multilingual:
+        language = "en"
+    return loaded, replace(options, decoding=replace(options.decoding, language=language))
 
 
 def subtitle_upload(
     media_path: str | Path,
-    loaded: LoadedModel,
+    loaded: LoadedModel | ModelChoices,
     options: SubtitleOptions,
     limits: Limits,
     outputs: OutputFolders,
     formats: list[str],
     progress: Progress | None = None,
-) -> tuple[list[Cue], Path, list[Path]]:
+    model_name: str | None = None,
+) -> tuple[list[Cue], Path, list[Path], dict]:
     """Subtitle one upload into a new output folder: (cues, the VTT the player shows,
-    downloads). Raises RequestError with a one-line message for anything the user
-    should see."""
+    downloads, {"model", "language"} it was subtitled with). `loaded`: the model, or the
+    choices `model_name` picks from. Raises RequestError with a one-line message for
+    anything the user should see."""
     media_path = Path(media_path)
     check_media(media_path, limits)
+    models = loaded if isinstance(loaded, ModelChoices) else ModelChoices.single(loaded)
     try:
+        loaded, options = choose_model(media_path, models, model_name or models.default, options)
         cues = subtitle(media_path, loaded, options, progress)
     except MediaError as error:  # damage found only while decoding
         raise RequestError(f"{media_path.name}: {error.reason}") from None
@@ -147,9 +198,10 @@ def subtitle_upload(
         reason = " ".join(str(error).split())
         raise RequestError(f"{media_path.name}: {type(error).__name__}: {reason}") from None
     folder = outputs.new()
+    about = {"language": options.decoding.language, "model": loaded.name}
     # The player gets its own VTT, whatever the user chose to download.
     player_vtt = write_subtitles(cues, folder / "player" / f"{media_path.stem}.vtt", "vtt")
-    return cues, player_vtt, write_downloads(cues, folder, media_path.stem, formats)
+    return cues, player_vtt, write_downloads(cues, folder, media_path.stem, formats, about), about
 
 
 def _public_names(report: dict, names: dict[str, str]) -> dict:
@@ -228,7 +280,16 @@ def page_layout(line_width, max_cps, max_duration) -> LayoutOptions:
     return options
 
 
-def model_summary(loaded: LoadedModel) -> str:
+def model_summary(loaded: LoadedModel | ModelChoices) -> str:
+    if isinstance(loaded, ModelChoices):
+        if len(loaded.names) > 1:
+            return (
+                f"**Models** {', '.join(f'`{n}`' for n in loaded.names)} (chosen below; "
+                f"`{AUTO}`: the language is detected by `{BASE}`, English is subtitled by "
+                f"tiny.en, other languages by `{BASE}`) · **default** `{loaded.default}` · "
+                f"**device** `{loaded.load(loaded.default if loaded.default != AUTO else BASE).model.device}`"
+            )
+        loaded = loaded.load(loaded.default)
     config, model = loaded.model.config, loaded.model
     fps = f"{config.frames_per_second:g}"
     if model.uses_vision():
@@ -245,13 +306,18 @@ def model_summary(loaded: LoadedModel) -> str:
 # ------------------------------------------------------------------------------- the page
 
 
-def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None) -> gr.Blocks:
-    """The Blocks app, queued. `work_dir`: where request folders go (default: a new
-    temporary directory)."""
+def build_app(
+    loaded: LoadedModel | ModelChoices, limits: Limits, work_dir: Path | None = None
+) -> gr.Blocks:
+    """The Blocks app, queued. `loaded`: one model, or the named models to choose from.
+    `work_dir`: where request folders go (default: a new temporary directory)."""
+    models = loaded if isinstance(loaded, ModelChoices) else ModelChoices.single(loaded)
     outputs = OutputFolders(
         Path(work_dir) / "outputs" if work_dir else Path(tempfile.mkdtemp(prefix="avsub-web-"))
     )
-    default_fps = loaded.model.config.frames_per_second
+    default_fps = 1.0
+    if len(models.names) == 1:
+        default_fps = models.load(models.default).model.config.frames_per_second
 
     # Gradio finds the progress bar by this default value: its documented way.
     def on_subtitle(
@@ -262,6 +328,9 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
         fps,
         max_cps=None,
         max_duration=None,
+        model_name=None,
+        language=None,
+        task=None,
         progress=gr.Progress(),  # noqa: B008
     ):
         """Subtitle a video or audio file: the video with its subtitles, cues, downloads."""
@@ -274,8 +343,17 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             layout = page_layout(line_width, max_cps, max_duration)
         except RequestError as error:
             raise gr.Error(str(error), print_exception=False) from None
+        if model_name is not None and model_name not in models.names:
+            raise gr.Error(f"Unknown model {model_name!r}.", print_exception=False)
+        language = None if language in (None, "", AUTO) else language
+        if language is not None and language not in LANGUAGES:
+            raise gr.Error(f"Unknown language {language!r}.", print_exception=False)
+        if task is not None and task not in TASKS:
+            raise gr.Error(f"Unknown task {task!r}.", print_exception=False)
         options = SubtitleOptions(
-            decoding=DecodingOptions(beam_size=int(beam_size)),
+            decoding=DecodingOptions(
+                beam_size=int(beam_size), language=language, task=task or TASKS[0]
+            ),
             layout=layout,
             fps=float(fps) if fps else None,
         )
@@ -286,14 +364,15 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             progress(done / total if total else 1.0, desc=f"Subtitled {done:.0f} of {total:.0f} s")
 
         try:
-            cues, player_vtt, downloads = subtitle_upload(
-                media, loaded, options, limits, outputs, formats, report
+            cues, player_vtt, downloads, about = subtitle_upload(
+                media, models, options, limits, outputs, formats, report, model_name
             )
         except RequestError as error:
             raise gr.Error(str(error), print_exception=False) from None
         status = (
             f"{len(cues)} cue{'s' if len(cues) != 1 else ''} from `{Path(media).name}` "
-            f"in {time.monotonic() - started:.1f} s."
+            f"in {time.monotonic() - started:.1f} s · language `{about['language'] or '-'}` "
+            f"· model `{about['model']}`."
         )
         if not cues:
             status += " No speech was found."
@@ -315,7 +394,7 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
         title="avsub", analytics_enabled=False, delete_cache=(600, KEEP_UPLOADS_SECONDS)
     ) as app:
         gr.Markdown("# avsub: video in, timed subtitles out")
-        gr.Markdown(model_summary(loaded), elem_id="model-info")
+        gr.Markdown(model_summary(models), elem_id="model-info")
         with gr.Tab("Subtitle"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -330,6 +409,17 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
                     )
                     formats = gr.CheckboxGroup(
                         list(DOWNLOAD_FORMATS), value=DEFAULT_DOWNLOADS, label="Download formats"
+                    )
+                    model_name = gr.Dropdown(
+                        list(models.names), value=models.default, label="Model",
+                        elem_id="model-choice",
+                    )  # fmt: skip
+                    language = gr.Dropdown(
+                        [AUTO, *LANGUAGES], value=AUTO, label="Language (auto: detected)",
+                        elem_id="language-choice",
+                    )  # fmt: skip
+                    task = gr.Radio(
+                        list(TASKS), value=TASKS[0], label="Task (translate: English subtitles)"
                     )
                     beam_size = gr.Slider(1, 10, value=5, step=1, label="Beam size (1 = greedy)")
                     line_width = gr.Slider(
@@ -370,7 +460,18 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             run.click(
                 on_subtitle,
                 # New controls go last: API callers' positional inputs keep their meaning.
-                inputs=[media, formats, beam_size, line_width, fps, max_cps, max_duration],
+                inputs=[
+                    media,
+                    formats,
+                    beam_size,
+                    line_width,
+                    fps,
+                    max_cps,
+                    max_duration,
+                    model_name,
+                    language,
+                    task,
+                ],  # fmt: skip
                 outputs=[video, status, cues, downloads],
                 api_name="subtitle",
                 concurrency_limit=limits.concurrency,
