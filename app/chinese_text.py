@@ -29,11 +29,12 @@ def _jieba():
 def _converted_words(words: list[Word], script: str) -> list[str]:
     """Each word's text in `script`; the whole text is converted at once where that keeps
     every character in place (OpenCC's phrase tables then see the context)."""
-    texts = [full_width_punctuation(w.text) for w in words]
-    joined = "".join(texts)
+    texts = [w.text for w in words]
+    # Marks are made full-width on the whole text: a mark may be a word of its own.
+    joined = full_width_punctuation("".join(texts))
     converted = convert_script(joined, script)
     if len(converted) != len(joined):
-        return [convert_script(t, script) for t in texts]
+        return [convert_script(full_width_punctuation(t), script) for t in texts]
     out, at = [], 0
     for text in texts:
         out.append(converted[at : at + len(text)])

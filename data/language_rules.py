@@ -65,7 +65,7 @@ def layout_options_for(options, language: str | None):
     return replace(options, **changes)
 
 
-_SPACE_BETWEEN_HAN = re.compile(rf"[{HAN}]\s+(?=[{HAN}])")
+_SPACE_BETWEEN_HAN = re.compile(rf"[{HAN}][^\S\n]+(?=[{HAN}])")  # spaces, not line breaks
 
 
 def marks_kept(text: str, language: str | None) -> bool:
