@@ -14,7 +14,7 @@ import logging
 from data.chinese_script import CHINESE_SCRIPTS, convert_script, full_width_punctuation
 from data.subtitles import Word
 
-__all__ = ["CHINESE_SCRIPTS", "chinese_words"]
+__all__ = ["CHINESE_SCRIPTS", "chinese_segment_words", "chinese_words"]
 
 
 @functools.cache
@@ -74,3 +74,16 @@ def chinese_words(words: list[Word], script: str = "simplified") -> list[Word]:
             ))  # fmt: skip
             group = []
     return merged
+
+
+def chinese_segment_words(text: str, script: str = "simplified") -> list[str]:
+    """Untimed Chinese text (Whisper's segments, --no-vad) -> its jieba words in `script`
+    with full-width marks, each mark joined to the word before it (no line starts with one)."""
+    text = convert_script(full_width_punctuation("".join(text.split())), script)
+    words: list[str] = []
+    for piece in _jieba().cut(text):
+        if words and all(not c.isalnum() for c in piece):
+            words[-1] += piece
+        else:
+            words.append(piece)
+    return words

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from app.batch_pipeline import BatchOptions, subtitle_files
+from app.language_layout import finish_cues, segment_layout, written_language
 from app.layout import LayoutOptions, layout_segment
 from app.options import SubtitleOptions
 from data.media import MediaError, MediaReader, probe
@@ -286,4 +287,13 @@ def subtitle(
             segments = transcribe(reader, loaded, options, progress)
         else:
             segments = caption_windows(reader, loaded, options, progress)
-        return segments_to_cues(segments, options.layout, reader.info.duration)
+        # The subtitles' language (from the text's script when not given) sets the rules.
+        decoding = options.decoding
+        language = written_language(
+            " ".join(s.text for s in segments), decoding.language, decoding.task
+        )
+        texts, layout = segment_layout(
+            [s.text for s in segments], language, options.layout, options.chinese
+        )
+        segments = [replace(s, text=t) for s, t in zip(segments, texts, strict=True)]
+        return finish_cues(segments_to_cues(segments, layout, reader.info.duration), language)
