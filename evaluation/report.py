@@ -72,9 +72,10 @@ def _table(report: dict, section: dict, keys: list[str], labels: dict, show) -> 
 
 
 def _file_label(report: dict, index: int, row: dict) -> str:
-    """The hypothesis path, with its language where the report has one."""
+    """The hypothesis path, with its language where that is not English (whose rules
+    are the default)."""
     language = report["files"][index].get("language") if report["files"] else None
-    return f"{row['hyp']} ({language})" if language else row["hyp"]
+    return f"{row['hyp']} ({language})" if language not in (None, "en") else row["hyp"]
 
 
 def _layout_figure(key: str, value: float | None) -> str:
