@@ -184,9 +184,12 @@ def _score_subtitle_files(
         "metrics": metrics,
         "scale": "0-100 (fractions x100; CIDEr-D 0.538 is 53.8)",
         "files_scored": len(paths),
-        "wer_cer_normalisation": {
-            lang or "en": normalisation_of(lang) for lang in dict.fromkeys(languages)
-        },
+        "wer_cer_normalisation": " | ".join(
+            f"{lang or 'en'}: {normalisation_of(lang)}"
+            if len(set(languages)) > 1
+            else normalisation_of(lang)
+            for lang in dict.fromkeys(languages)
+        ),  # fmt: skip
         "languages": "from --language"
         if language
         else "detected from each reference's "
