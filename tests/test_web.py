@@ -283,3 +283,15 @@ def test_page_names_the_model_device_and_visual_branch(server):
     texts = [c["props"].get("value") for c in config["components"] if c["type"] == "markdown"]
     summary = next(text for text in texts if text and "visual branch" in text)
     assert "`default`" in summary and "**device** `cpu`" in summary and "inactive" in summary
+
+
+def test_subtitle_endpoint_takes_model_language_and_task(client):
+    """The page's Model, Language and Task controls: Mandarin by base, named in the status."""
+    zh = ROOT / "examples" / "aishell1_BAC009S0764W0121.wav"
+    _, status, table, downloads = client.predict(
+        handle_file(str(zh)), beam_size=1, model_name="base", language="zh",
+        task="transcribe", api_name="/subtitle",
+    )  # fmt: skip
+    assert "language `zh`" in status and "model `base`" in status
+    assert table["data"] and "甚至" in table["data"][0][2]
+    assert '"model": "base"' in Path(downloads[2]).read_text()  # the JSON names it
