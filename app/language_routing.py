@@ -28,28 +28,41 @@ from model.named_models import BASE, TINY_EN
 from model.search import detect_language
 
 DETECT_SECONDS = 60.0  # audio read per step while looking for the first speech
+# What reading or detecting one file may raise; the run goes on with the other files.
+FILE_ERRORS = (MediaError, RuntimeError, ValueError, OSError)
 
 
 def first_speech(path: Path, options: SubtitleOptions) -> np.ndarray | None:
-    """The audio of the file's first speech chunk (N,), or None when it has no speech."""
+    """The audio of the file's first speech chunk (N,), or None when it has no speech.
+    Reads a minute at a time and holds at most two: a minute without speech is let go."""
     speech_options = options.speech
+    block_samples = round(DETECT_SECONDS * SAMPLE_RATE)
+    audio, start = np.zeros(0, np.float32), 0.0
     with MediaReader(path, SAMPLE_RATE, fps=1.0) as reader:
-        blocks: list[np.ndarray] = []
         while True:
-            block = reader.audio(len(blocks) * DETECT_SECONDS, (len(blocks) + 1) * DETECT_SECONDS)
-            if len(block) == 0:
-                return None
-            blocks.append(block)
-            audio = np.concatenate(blocks)
+            block = reader.audio(start, start + DETECT_SECONDS)
+            ended = len(block) < block_samples
+            audio = np.concatenate([audio, block])
             duration = len(audio) / SAMPLE_RATE
-            regions = speech_regions(speech_probabilities([audio]), duration, speech_options)
-            ended = len(block) < DETECT_SECONDS * SAMPLE_RATE
-            # A region touching the end of what was read may go on: read on unless the
-            # first chunk is already full.
-            if regions and (ended or regions[-1][1] < duration - 1.0 or len(regions) > 1):
+            regions = []
+            if len(audio):
+                regions = speech_regions(speech_probabilities([audio]), duration, speech_options)
+            # Enough speech: a region that ended before what was read, a full chunk of it,
+            # two minutes held, or the end of the file.
+            speech = sum(end - begin for begin, end in regions)
+            if regions and (
+                ended
+                or len(regions) > 1
+                or regions[-1][1] < duration - 1.0
+                or speech >= speech_options.max_chunk
+                or len(audio) >= 2 * block_samples
+            ):
                 break
             if ended:
                 return None
+            if not regions:
+                audio = np.zeros(0, np.float32)
+            start += DETECT_SECONDS
     chunk = plan_chunks(padded_regions(regions, speech_options.pad, duration), speech_options)[0]
     pieces = []
     for start, end in chunk.regions:
@@ -105,12 +118,7 @@ def caption_files_auto(
             continue
         try:
             language = detect_file_language(job.source, load(BASE), options)
-        except (
-            MediaError,
-            RuntimeError,
-            ValueError,
-            OSError,
-        ) as error:  # one bad file: the rest go on
+        except FILE_ERRORS as error:  # one bad file: the rest go on
             line = str(error) if isinstance(error, MediaError) else failure_line(job.source, error)
             summary.failed.append((str(job.source), line))
             if on_file_done:
