@@ -12,15 +12,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.chinese_text import CHINESE_SCRIPTS
 from app.distributed import Ranks
 from app.folder import caption_files, find_jobs, media_seconds, write_failure_report
 from app.layout_args import add_layout_arguments, layout_options_from_args
-from app.model_args import add_model_arguments, load_model_from_args
+from app.model_args import ModelCache, add_model_arguments, load_model_from_args
 from app.options import SubtitleOptions
 from app.subtitle_run import BatchOptions, unheard_line
 from data.media import MEDIA_EXTENSIONS
 from data.subtitles import FORMATS
+from model.named_models import AUTO, BASE, TINY_EN
 from model.search import DecodingOptions
+from model.tokenizer import LANGUAGES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,9 +78,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fps", type=float, default=None, help="frames per second given to the frame encoder"
     )
     parser.add_argument(
-        "--language", default=None, help="language code for multilingual models (default: detect)"
+        "--language",
+        default=None,
+        help="language code of the speech, e.g. en, zh, es (default: detected per file by "
+        "multilingual models)",
     )
-    parser.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
+    parser.add_argument(
+        "--task",
+        choices=("transcribe", "translate"),
+        default="transcribe",
+        help="translate: subtitles in English whatever the speech (multilingual models)",
+    )
+    parser.add_argument(
+        "--chinese",
+        choices=CHINESE_SCRIPTS,
+        default=CHINESE_SCRIPTS[0],
+        help="script of Chinese subtitles (default simplified; as-is: as the model wrote it)",
+    )
     add_layout_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="redo files whose outputs exist")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
@@ -104,8 +121,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--encoder-padding must be between 0 and 30 seconds")
     if args.fps is not None and args.fps <= 0:
         parser.error("--fps must be positive")
+    if args.language is not None and args.language not in LANGUAGES:
+        parser.error(f"--language: unknown language {args.language!r}")
     args.layout = layout_options_from_args(args, parser)
     return args
+
+
+def route_counts(routes: list[tuple[str, str | None]]) -> str:
+    """' (en: 2 by tiny.en, zh: 1 by base)' for the summary line; '' when nothing was done."""
+    counts: dict[tuple[str, str], int] = {}
+    for model, language in routes:
+        key = (language or "no speech", model)
+        counts[key] = counts.get(key, 0) + 1
+    parts = [f"{lang}: {n} by {model}" for (lang, model), n in sorted(counts.items())]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,21 +144,30 @@ def main(argv: list[str] | None = None) -> int:
     ranks = Ranks.from_environment()
     if args.device == "auto" and ranks.world > 1:
         args.device = ranks.device()
-    loaded = load_model_from_args(args, "caption.py")
-    if loaded is None:
-        return 2
-    if (
-        args.language
-        and loaded.tokenizer.multilingual
-        and args.language not in loaded.tokenizer.language_tokens
-    ):
-        print(f"caption.py: unknown language {args.language!r}", file=sys.stderr)
-        return 2
+    auto = args.model == AUTO
+    if auto:
+        models = ModelCache(args, "caption.py")
+        try:  # fail now, not after the first file: base detects, tiny.en does English
+            models(BASE if args.language != "en" else TINY_EN)
+        except SystemExit as stop:
+            return stop.code
+    else:
+        loaded = load_model_from_args(args, "caption.py")
+        if loaded is None:
+            return 2
+        if (
+            args.language
+            and loaded.tokenizer.multilingual
+            and args.language not in loaded.tokenizer.language_tokens
+        ):
+            print(f"caption.py: unknown language {args.language!r}", file=sys.stderr)
+            return 2
     options = SubtitleOptions(
         decoding=DecodingOptions(beam_size=args.beam_size, language=args.language, task=args.task),
         layout=args.layout,
         vad=not args.no_vad,
         fps=args.fps,
+        chinese=args.chinese,
     )
     found = find_jobs(args.inputs, args.extensions) if args.extensions else find_jobs(args.inputs)
     all_jobs, problems = found
@@ -153,23 +191,29 @@ def main(argv: list[str] | None = None) -> int:
     def on_seconds(seconds: float):
         seconds_bar.update(round(seconds, 1))
 
-    summary = caption_files(
-        jobs,
-        loaded,
-        args.out,
-        args.formats,
-        options,
-        args.overwrite,
-        on_file_done,
-        BatchOptions(args.batch_size, args.workers, args.cuda_dtype, args.encoder_padding),
-        on_seconds,
-    )
+    batch = BatchOptions(args.batch_size, args.workers, args.cuda_dtype, args.encoder_padding)
+    if auto:
+        from app.language_routing import caption_files_auto
+
+        try:
+            summary = caption_files_auto(
+                jobs, models, args.out, args.formats, options, args.overwrite, on_file_done,
+                batch, on_seconds,
+            )  # fmt: skip
+        except SystemExit as stop:  # a model needed only now could not be loaded
+            return stop.code
+    else:
+        summary = caption_files(
+            jobs, loaded, args.out, args.formats, options, args.overwrite, on_file_done, batch,
+            on_seconds,
+        )  # fmt: skip
     seconds_bar.close()
     files_bar.close()
     failed = problems + ranks.gather(summary.failed)
     damaged = ranks.gather(summary.damaged)
     done, skipped = ranks.total(len(summary.done)), ranks.total(len(summary.skipped))
     unheard = ranks.gather(summary.unheard)
+    routes = route_counts(ranks.gather(list(summary.routes.values())))
     if ranks.rank == 0:
         write_failure_report(args.out, failed)
         for _, line in damaged:  # subtitled, as far as the file could be read
@@ -177,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             some_damaged = f" ({len(damaged)} from damaged media)" if damaged else ""
             print(
-                f"caption.py: {done} subtitled{some_damaged}, {skipped} already done, "
+                f"caption.py: {done} subtitled{routes}{some_damaged}, {skipped} already done, "
                 f"{len(failed)} failed; outputs in {args.out}",
                 file=sys.stderr,
             )

@@ -3,7 +3,8 @@
     python score.py --hyp H --ref R [--json OUT.json] [--csv OUT.csv] [--metrics LIST]
                     [--max-line-width N --max-lines N --max-cps CPS --max-duration S ...]
 
-H and R: two subtitle files (SRT, VTT or JSON cues), two folders of them (paired by
+Error rates and layout rules follow each file's language (--language, or the reference's
+script: Chinese, Japanese and Korean get CER only). H and R: two subtitle files (SRT, VTT or JSON cues), two folders of them (paired by
 relative path without extension), or two caption sets in JSON. Prints a Markdown table;
 for subtitles a second one: the hypothesis' layout (share of cues within each rule the
 layout flags set) and timing against the reference cues. Exit status 1 for an
@@ -22,6 +23,7 @@ from evaluation.caption_sets import CaptionSetError
 from evaluation.metric_names import ALL_METRICS
 from evaluation.report import markdown_table, write_csv, write_json
 from evaluation.scoring import UsageError, needs_java, score_paths
+from model.tokenizer import LANGUAGES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help=f"comma-separated subset of: {','.join(ALL_METRICS)} (default: all that apply)",
     )
+    parser.add_argument(
+        "--language",
+        metavar="CODE",
+        help="language of the subtitles, e.g. zh (CER, Chinese layout rules) or es; default: "
+        "from each reference's script (Chinese, Japanese, Korean), else English rules",
+    )
     add_layout_arguments(parser)
     return parser
 
@@ -50,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     layout = layout_options_from_args(args, parser)
+    if args.language is not None and args.language not in LANGUAGES:
+        parser.error(f"--language: unknown language {args.language!r}")
     metrics = [key for key in (args.metrics or "").replace(",", " ").split()] or None
     try:
-        report = score_paths(args.hyp, args.ref, metrics, layout=layout)
+        report = score_paths(args.hyp, args.ref, metrics, layout=layout, language=args.language)
     except UsageError as error:
         parser.print_usage(sys.stderr)
         print(f"score.py: error: {error}", file=sys.stderr)

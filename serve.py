@@ -16,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app.model_args import add_model_arguments, load_model_from_args
+from app.model_args import ModelCache, add_model_arguments, load_model_from_args
+from model.named_models import AUTO, BASE, TINY_EN, canonical_name, is_named
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,11 +63,23 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="avsub-serve-"))
     os.environ.setdefault("GRADIO_TEMP_DIR", str(work_dir / "gradio"))
     try:
-        from app.web import Limits, build_app  # imports gradio and torch: after the checks
+        from app.web import Limits, ModelChoices, build_app  # gradio, torch: after the checks
 
-        loaded = load_model_from_args(args, "serve.py")
-        if loaded is None:
-            return 2
+        if args.model == AUTO or is_named(args.model):
+            # The page offers every named model; the default one is loaded before serving.
+            load = ModelCache(args, "serve.py")
+            default = canonical_name(args.model)
+            try:
+                for name in (BASE, TINY_EN) if default == AUTO else (default,):
+                    loaded = load(name)
+            except SystemExit as stop:
+                return stop.code
+            models = ModelChoices.named(load, default)
+        else:
+            loaded = load_model_from_args(args, "serve.py")
+            if loaded is None:
+                return 2
+            models = ModelChoices.single(loaded)
         limits = Limits(
             args.max_file_mb, args.max_minutes, args.concurrency, args.max_waiting, args.per_client
         )
@@ -77,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         web_log.addHandler(handler)
         web_log.setLevel(logging.INFO)
         web_log.propagate = False
-        app = build_app(loaded, limits, work_dir)
+        app = build_app(models, limits, work_dir)
         print(
-            f"serve.py: model {loaded.name} on {loaded.model.device}, visual branch "
+            f"serve.py: model {models.default} on {loaded.model.device}, visual branch "
             f"{'active' if loaded.model.uses_vision() else 'inactive'}",
             file=sys.stderr,
         )

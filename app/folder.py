@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.file_reading import failure_line
@@ -41,6 +41,8 @@ class RunSummary:
     unheard: list[tuple[str, list[tuple[float, float]]]] = field(default_factory=list)
     # Subtitled as far as they could be read: (file, "<file>: damaged: ...").
     damaged: list[tuple[str, str]] = field(default_factory=list)
+    # The model and the spoken language (None: not known) of each file done.
+    routes: dict[Path, tuple[str, str | None]] = field(default_factory=dict)
 
 
 def find_jobs(
@@ -105,7 +107,7 @@ def _one_by_one(
 
         try:
             result = subtitle_file(source, loaded, options, progress)
-            yield FileResult(index, source, result.cues, reported, None)
+            yield replace(result, file=index, duration=reported)
         except MediaError as failure:
             yield FileResult(index, source, None, reported, str(failure))
         except (RuntimeError, ValueError, OSError) as failure:  # e.g. out of memory: next file
@@ -158,6 +160,7 @@ def caption_files(
                     for target, fmt in zip(targets, formats, strict=True):
                         write_subtitles(result.cues, target, fmt, details)
                     summary.done.append(job.source)
+                    summary.routes[job.source] = (loaded.name, result.language)
                     if result.unheard:
                         summary.unheard.append((str(job.source), result.unheard))
                     if str(job.source) in damage:

@@ -49,8 +49,8 @@ DANGLING = PHRASE_STARTERS | frozenset(
 # A full stop after these is not a sentence end.
 _ABBREVIATIONS = frozenset("mr. mrs. ms. dr. st. vs. e.g. i.e. prof. mt.".split())
 _CLOSERS = "\"'”’)]»"
-_SENTENCE_END = re.compile(rf"[.?!…][{re.escape(_CLOSERS)}]*$")
-_CLAUSE_END = re.compile(rf"[,;:–—][{re.escape(_CLOSERS)}]*$")
+_SENTENCE_END = re.compile(rf"[.?!…。？！][{re.escape(_CLOSERS)}」』]*$")
+_CLAUSE_END = re.compile(rf"[,;:–—，、；：][{re.escape(_CLOSERS)}」』]*$")
 
 # Cue-boundary costs, lower is better (see the module docstring for the order).
 _COST_PER_CUE = 1.0
@@ -90,7 +90,7 @@ def _line_break_rank(before: str, after: str) -> int:
     return 1 if _bare(after) in PHRASE_STARTERS else 2
 
 
-def _best_split(words: list[str], n_lines: int, width: int) -> list[str] | None:
+def _best_split(words: list[str], n_lines: int, width: int, sep: str = " ") -> list[str] | None:
     """The best split of `words` into exactly `n_lines` lines of at most `width`, or None.
 
     Minimises (sum of break ranks, sum of squared line lengths): for a fixed number of
@@ -102,9 +102,9 @@ def _best_split(words: list[str], n_lines: int, width: int) -> list[str] | None:
     best[0][0] = ((0, 0), 0)
     for k in range(1, n_lines + 1):
         for i in range(1, n + 1):
-            line_len = -1
+            line_len = -len(sep)
             for start in range(i - 1, -1, -1):  # the k-th line is words[start:i]
-                line_len += lengths[start] + 1
+                line_len += lengths[start] + len(sep)
                 if line_len > width:
                     break
                 previous = best[k - 1][start]
@@ -119,25 +119,36 @@ def _best_split(words: list[str], n_lines: int, width: int) -> list[str] | None:
     lines, end = [], n
     for k in range(n_lines, 0, -1):
         start = best[k][end][1]
-        lines.append(" ".join(words[start:end]))
+        lines.append(sep.join(words[start:end]))
         end = start
     return lines[::-1]
 
 
 def break_lines(text: str, options: LayoutOptions) -> list[str]:
-    """One cue's text -> at most `max_lines` lines of at most `max_line_width` characters,
-    never broken inside a word; as few lines as possible, broken after punctuation if
+    """One cue's text (words separated by spaces) -> at most `max_lines` lines of at most
+    `max_line_width` characters, words joined by `word_separator`, never broken inside a word; as few lines as possible, broken after punctuation if
     possible, else before a conjunction or preposition, else where the lines are most
     even. Text that fits no such split (too long, or a word longer than a line) comes
     back greedily wrapped, with more lines or a longer line than the options allow."""
     words = text.split()
-    joined = " ".join(words)
+    sep = options.word_separator
+    joined = sep.join(words)
     if len(joined) <= options.max_line_width:
         return [joined] if joined else []
     for n_lines in range(2, options.max_lines + 1):
-        lines = _best_split(words, n_lines, options.max_line_width)
+        lines = _best_split(words, n_lines, options.max_line_width, sep)
         if lines is not None:
             return lines
+    if sep != " ":  # greedy wrap at word boundaries, as textwrap does below
+        lines, fit = [], _LineFit(options)
+        for word in words:
+            new_line = fit.lines
+            fit.add(word)
+            if fit.lines != new_line or not lines:
+                lines.append(word)
+            else:
+                lines[-1] += sep + word
+        return lines
     return textwrap.wrap(
         joined, width=options.max_line_width, break_long_words=False, break_on_hyphens=False
     )
@@ -149,13 +160,15 @@ class _LineFit:
 
     def __init__(self, options: LayoutOptions):
         self.width, self.max_lines = options.max_line_width, options.max_lines
+        self.sep = len(options.word_separator)
         self.lines, self.current, self.fits = 0, 0, True
 
     def add(self, word: str) -> bool:
         if len(word) > self.width:
             self.fits = False
-        elif self.lines and self.current + 1 + len(word) <= self.width:
-            self.current += 1 + len(word)
+            self.lines, self.current = self.lines + 1, len(word)
+        elif self.lines and self.current + self.sep + len(word) <= self.width:
+            self.current += self.sep + len(word)
         else:
             self.lines, self.current = self.lines + 1, len(word)
         self.fits = self.fits and self.lines <= self.max_lines
@@ -219,7 +232,8 @@ def _group_words(
     first_of = [0] * (n + 1)
     best[0] = 0.0
     for i in range(n):
-        fit, characters, speech_end = _LineFit(options), -1, words[i].end
+        sep = len(options.word_separator)
+        fit, characters, speech_end = _LineFit(options), -sep, words[i].end
         earliest = _room_before(words, i, options)
         for j in range(i, n):
             if j > i and (
@@ -230,7 +244,7 @@ def _group_words(
             if not fit.add(words[j].text) and j > i:
                 break
             speech_end = max(speech_end, words[j].end)
-            characters += len(words[j].text) + 1
+            characters += len(words[j].text) + sep
             room = min(options.max_duration, _room_after(words, j, options, media_end) - earliest)
             missing = max(0.0, _needed_duration(characters, options) - room)
             cost = (

@@ -6,12 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from model.named_models import AUTO, MODEL_CHOICES
+
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
-        default="default",
-        help="default, a checkpoint folder, a CTranslate2 Whisper folder or a .pt file",
+        default=AUTO,
+        help=f"{', '.join(MODEL_CHOICES)} (default {AUTO}: each file's language is detected by "
+        "base; English is done by tiny.en, other languages by base), a checkpoint folder, "
+        "a CTranslate2 Whisper folder or a .pt file",
     )
     parser.add_argument(
         "--tokenizer", default=None, help="tokenizer.json for an openai-whisper .pt model"
@@ -29,12 +33,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", help=argparse.SUPPRESS)
 
 
-def load_model_from_args(args: argparse.Namespace, program: str):
-    """The LoadedModel the arguments name, or None after printing why it cannot be loaded."""
+def load_model_from_args(args: argparse.Namespace, program: str, name: str | None = None):
+    """The LoadedModel the arguments name (or `name`, a named model, for --model auto), or
+    None after printing why it cannot be loaded."""
     from model.checkpoint import load_model  # imports torch: only once the usage is checked
 
     try:
-        loaded = load_model(args.model, args.device, args.tokenizer, captioning_only=True)
+        loaded = load_model(name or args.model, args.device, args.tokenizer, captioning_only=True)
         if loaded.model.device.type == "cpu":
             fast = not getattr(args, "float32", False)
             if fast:
@@ -49,3 +54,19 @@ def load_model_from_args(args: argparse.Namespace, program: str):
     except (ValueError, OSError) as error:
         print(f"{program}: cannot load model: {' '.join(str(error).split())}", file=sys.stderr)
         return None
+
+
+class ModelCache:
+    """Named models loaded on first use and kept (--model auto needs one or two)."""
+
+    def __init__(self, args: argparse.Namespace, program: str):
+        self.args, self.program, self.loaded = args, program, {}
+
+    def __call__(self, name: str):
+        """The loaded model; SystemExit(2) after printing why it cannot be loaded."""
+        if name not in self.loaded:
+            loaded = load_model_from_args(self.args, self.program, name)
+            if loaded is None:
+                raise SystemExit(2)
+            self.loaded[name] = loaded
+        return self.loaded[name]

@@ -19,3 +19,4 @@ class SubtitleOptions:
     # False: Whisper's sequential long-form loop over 30 s windows, segment timing.
     vad: bool = True
     fps: float | None = None  # frames per second for the visual tokens; None: the model's
+    chinese: str = "simplified"  # Chinese subtitles' script: simplified, traditional or as-is

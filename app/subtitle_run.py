@@ -23,7 +23,7 @@ import torch
 from app.batch_decoding import ChunkOutcome, decode_batch
 from app.chunks import ChunkInput, Span
 from app.file_reading import FileRead, failure_line, read_file_chunks
-from app.layout import layout_words
+from app.language_layout import layout_language_words
 from app.memory import return_free_memory
 from app.options import SubtitleOptions
 from app.reader_threads import read_in_threads
@@ -53,12 +53,17 @@ class FileResult:
     error: str | None
     # Detected speech that got no word even when decoded on its own: (start, end) seconds.
     unheard: list[Span] = field(default_factory=list)
+    language: str | None = None  # the language the file was decoded in
+    model: str | None = None  # the name of the model that subtitled it
 
 
 def file_details(result: FileResult, damage: str | None = None) -> dict:
-    """What the JSON output says about a file beside its cues. damage: why the media
-    could be read only in part (None: read whole)."""
+    """What the JSON output says about a file beside its cues: the model and language it
+    was subtitled with, speech that got no words, and why the media could be read only
+    in part (damage; None: read whole)."""
     return {
+        "model": result.model,
+        "language": result.language,
         "speech_without_words": [
             {"start": round(start, 3), "end": round(end, 3)} for start, end in result.unheard
         ],
@@ -128,16 +133,21 @@ def subtitle_files(
 
     def finish(index: int) -> FileResult:
         progress = files.pop(index)
-        languages.pop(index, None)
+        language = languages.pop(index, None)
         read_ = progress.read
         report(progress, read_.duration)  # the silence after the last chunk
         error = read_.error or progress.error
         if error:
             return FileResult(index, sources[index], None, 0.0, error)
         words = snap_to_speech(sorted(progress.words, key=lambda w: w.start), read_.speech)
-        cues = layout_words(words, options.layout, media_end=read_.duration)
+        written = "en" if options.decoding.task == "translate" else language
+        cues = layout_language_words(
+            words, written, options.layout, options.chinese, read_.duration
+        )
         unheard = sorted(progress.unheard)
-        return FileResult(index, sources[index], cues, read_.duration, None, unheard)
+        return FileResult(
+            index, sources[index], cues, read_.duration, None, unheard, language, loaded.name
+        )
 
     def run_batch() -> list[int]:
         """Decode up to a batch of pending chunks; parts to decode again go back in line.
@@ -205,7 +215,8 @@ def subtitle_file(
     options = options or SubtitleOptions()
     if not (options.vad and loaded.tokenizer.timestamps):
         cues, duration = whisper_loop_cues(path, loaded, options, progress)
-        return FileResult(0, Path(path), cues, duration, None)
+        language = options.decoding.language  # Whisper's loop does not report it
+        return FileResult(0, Path(path), cues, duration, None, language=language, model=loaded.name)
     total = probe(path).duration
     done = 0.0
 

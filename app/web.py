@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gradio as gr
@@ -56,11 +56,32 @@ from evaluation.report import markdown_table, write_json
 from evaluation.scoring import UsageError, needs_java, score_paths
 from evaluation.time_pairing import pair_hypothesis_words
 from model.checkpoint import LoadedModel
+from model.named_models import AUTO, BASE, MODEL_CHOICES
 from model.search import DecodingOptions
+from model.tokenizer import LANGUAGES
 
 DEFAULT_DOWNLOADS = ["srt", "vtt", "json"]
 SCORE_FILE_TYPES = [f".{fmt}" for fmt in READABLE_FORMATS]
 CUE_HEADERS = ["start", "end", "text"]
+TASKS = ("transcribe", "translate")
+
+
+@dataclass(frozen=True)
+class ModelChoices:
+    """The models the page offers: `names` in the Model control, `load(name)` gives one
+    (loaded once, kept), `default` is chosen at first."""
+
+    names: tuple[str, ...]
+    default: str
+    load: Callable[[str], LoadedModel]
+
+    @classmethod
+    def single(cls, loaded: LoadedModel) -> ModelChoices:
+        return cls((loaded.name,), loaded.name, lambda _name: loaded)
+
+    @classmethod
+    def named(cls, load: Callable[[str], LoadedModel], default: str = AUTO) -> ModelChoices:
+        return cls(MODEL_CHOICES, default, load)
 
 
 @dataclass(frozen=True)
@@ -157,9 +178,14 @@ def cue_rows(cues: list[Cue]) -> list[list[str]]:
 
 
 def write_downloads(
-    result: FileResult, folder: Path, stem: str, formats: list[str], damage: str | None = None
+    result: FileResult,
+    folder: Path,
+    stem: str,
+    formats: list[str],
+    damage: str | None = None,
 ) -> list[Path]:
-    """One file per format in `folder`, named after the upload, in `formats` order."""
+    """One file per format in `folder`, named after the upload, in `formats` order; the
+    JSON says which model and language made it, and what it could not hear or read."""
     details = file_details(result, damage)
     return [write_subtitles(result.cues, folder / f"{stem}.{fmt}", fmt, details) for fmt in formats]
 
@@ -170,26 +196,53 @@ def web_batch(loaded: LoadedModel) -> BatchOptions:
     return BatchOptions(batch_size=8 if loaded.model.device.type == "cuda" else 2, workers=0)
 
 
+def choose_model(
+    media_path: Path, models: ModelChoices, name: str, options: SubtitleOptions
+) -> tuple[LoadedModel, SubtitleOptions]:
+    """The model for this upload and the options with its language fixed: `auto` detects
+    the language with base and takes tiny.en for English (app/language_routing.py); a
+    multilingual model detects it itself; an English-only one is English."""
+    from app.language_routing import detect_file_language, model_for_language
+
+    language = options.decoding.language
+    if name == AUTO:
+        if language is None:
+            language = detect_file_language(media_path, models.load(BASE), options)
+        loaded = models.load(model_for_language(language))
+    else:
+        loaded = models.load(name)
+        if language is None and loaded.tokenizer.multilingual:
+            language = detect_file_language(media_path, loaded, options)
+    if not loaded.tokenizer.multilingual:
+        language = "en"
+    return loaded, replace(options, decoding=replace(options.decoding, language=language))
+
+
 def subtitle_upload(
     media_path: str | Path,
-    loaded: LoadedModel,
+    loaded: LoadedModel | ModelChoices,
     options: SubtitleOptions,
     limits: Limits,
     outputs: OutputFolders,
     formats: list[str],
     progress: Progress | None = None,
     check: Callable[[], None] | None = None,
+    model_name: str | None = None,
 ) -> tuple[FileResult, Path, list[Path], str | None]:
     """Subtitle one upload into a new output folder: (result, the VTT the player shows,
-    downloads, what was damaged in the media or None). Damaged media are subtitled as far
-    as they can be read. Raises RequestError with a one-line message for anything the user
-    should see. `check()` runs before every read of the media and may raise to stop."""
+    downloads, what was damaged in the media or None). `loaded`: the model, or the choices
+    `model_name` picks from. Damaged media are subtitled as far as they can be read.
+    Raises RequestError with a one-line message for anything the user should see.
+    `check()` runs before every read of the media and may raise to stop."""
     media_path = Path(media_path)
     check_media(media_path, limits)
+    models = loaded if isinstance(loaded, ModelChoices) else ModelChoices.single(loaded)
     damage: list[str] = []  # the first reader's note: it reads all the audio
     try:
         # The header may understate the duration: decoding stops at the limit.
         with decoding(limits.max_minutes * 60, check, lambda _, note: damage.append(note)):
+            name = model_name or models.default
+            loaded, options = choose_model(media_path, models, name, options)
             result = subtitle_file(media_path, loaded, options, progress, web_batch(loaded))
     except MediaError as error:  # damage or length found only while decoding
         raise RequestError(f"{media_path.name}: {error.reason}") from None
@@ -207,10 +260,11 @@ def subtitle_upload(
 def subtitle_status(
     result: FileResult, name: str, seconds: float, damage: str | None = None
 ) -> str:
-    """The line above the player: how many cues, any speech that got no words, and any
-    damage found in the media."""
+    """The line above the player: how many cues, the language and model, any speech that
+    got no words, and any damage found in the media."""
     count = len(result.cues)
-    status = f"{count} cue{'s' if count != 1 else ''} from `{name}` in {seconds:.1f} s."
+    status = f"{count} cue{'s' if count != 1 else ''} from `{name}` in {seconds:.1f} s"
+    status += f" · language `{result.language or '-'}` · model `{result.model or '-'}`."
     if not result.cues and not result.unheard:
         status += " No speech was found."
     if result.unheard:  # the subtitles leave this speech out: say so
@@ -296,7 +350,16 @@ def page_layout(line_width, max_cps, max_duration) -> LayoutOptions:
     return options
 
 
-def model_summary(loaded: LoadedModel) -> str:
+def model_summary(loaded: LoadedModel | ModelChoices) -> str:
+    if isinstance(loaded, ModelChoices):
+        if len(loaded.names) > 1:
+            return (
+                f"**Models** {', '.join(f'`{n}`' for n in loaded.names)} (chosen below; "
+                f"`{AUTO}`: the language is detected by `{BASE}`, English is subtitled by "
+                f"tiny.en, other languages by `{BASE}`) · **default** `{loaded.default}` · "
+                f"**device** `{loaded.load(loaded.default if loaded.default != AUTO else BASE).model.device}`"
+            )
+        loaded = loaded.load(loaded.default)
     config, model = loaded.model.config, loaded.model
     fps = f"{config.frames_per_second:g}"
     if model.uses_vision():
@@ -313,19 +376,27 @@ def model_summary(loaded: LoadedModel) -> str:
 # ------------------------------------------------------------------------------- the page
 
 
-def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None) -> gr.Blocks:
-    """The Blocks app, queued, its temporary tree swept on a timer. `work_dir`: where
-    request folders go (default: a new temporary directory)."""
+def build_app(
+    loaded: LoadedModel | ModelChoices, limits: Limits, work_dir: Path | None = None
+) -> gr.Blocks:
+    """The Blocks app, queued, its temporary tree swept on a timer. `loaded`: one model, or
+    the named models to choose from. `work_dir`: where request folders go (default: a new
+    temporary directory)."""
+    models = loaded if isinstance(loaded, ModelChoices) else ModelChoices.single(loaded)
     outputs = OutputFolders(
         Path(work_dir) / "outputs" if work_dir else Path(tempfile.mkdtemp(prefix="avsub-web-"))
     )
-    default_fps = loaded.model.config.frames_per_second
+    default_fps = 1.0
+    if len(models.names) == 1:
+        default_fps = models.load(models.default).model.config.frames_per_second
     app: GuardedBlocks | None = None  # the page, defined below; the janitor reads its queue
     janitor = Janitor(
         Path(get_upload_folder()), outputs, lambda: paths_in_queue(app) if app else set()
     )
 
-    def request_options(beam_size, line_width, fps, max_cps, max_duration) -> SubtitleOptions:
+    def request_options(
+        beam_size, line_width, fps, max_cps, max_duration, model_name, language, task
+    ) -> SubtitleOptions:
         try:
             beam = int(beam_size) if beam_size is not None else 5
             fps = float(fps) if fps else None
@@ -333,8 +404,16 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             raise RequestError("beam size and frames per second must be numbers") from None
         if not 1 <= beam <= 10 or (fps is not None and not 0 < fps <= 30):
             raise RequestError("beam size must be 1 to 10 and frames per second 0 to 30")
+        if model_name is not None and model_name not in models.names:
+            raise RequestError(f"unknown model {model_name!r}")
+        language = None if language in (None, "", AUTO) else language
+        if language is not None and language not in LANGUAGES:
+            raise RequestError(f"unknown language {language!r}")
+        if task is not None and task not in TASKS:
+            raise RequestError(f"unknown task {task!r}")
         layout = page_layout(line_width, max_cps, max_duration)
-        return SubtitleOptions(decoding=DecodingOptions(beam_size=beam), layout=layout, fps=fps)
+        decoding = DecodingOptions(beam_size=beam, language=language, task=task or TASKS[0])
+        return SubtitleOptions(decoding=decoding, layout=layout, fps=fps)
 
     rules = LayoutOptions()
 
@@ -347,6 +426,9 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
         fps,
         max_cps=None,
         max_duration=None,
+        model_name=None,
+        language=None,
+        task=None,
         progress=gr.Progress(),  # noqa: B008
     ):
         """Subtitle a video or audio file: the video with its subtitles, cues, downloads."""
@@ -367,9 +449,11 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             progress(done / total if total else 1.0, desc=f"Subtitled {done:.0f} of {total:.0f} s")
 
         try:
-            options = request_options(beam_size, line_width, fps, max_cps, max_duration)
+            options = request_options(
+                beam_size, line_width, fps, max_cps, max_duration, model_name, language, task
+            )
             result, player_vtt, downloads, damage = subtitle_upload(
-                media, loaded, options, limits, outputs, formats, report, still_wanted
+                media, models, options, limits, outputs, formats, report, still_wanted, model_name
             )
         except RequestError as error:
             raise refuse(str(error)) from None
@@ -408,7 +492,7 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
     janitor.run()
     with app:
         gr.Markdown("# avsub: video in, timed subtitles out")
-        gr.Markdown(model_summary(loaded), elem_id="model-info")
+        gr.Markdown(model_summary(models), elem_id="model-info")
         with gr.Tab("Subtitle"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -425,6 +509,17 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
                     )
                     formats = gr.CheckboxGroup(
                         list(DOWNLOAD_FORMATS), value=DEFAULT_DOWNLOADS, label="Download formats"
+                    )
+                    model_name = gr.Dropdown(
+                        list(models.names), value=models.default, label="Model",
+                        elem_id="model-choice",
+                    )  # fmt: skip
+                    language = gr.Dropdown(
+                        [AUTO, *LANGUAGES], value=AUTO, label="Language (auto: detected)",
+                        elem_id="language-choice",
+                    )  # fmt: skip
+                    task = gr.Radio(
+                        list(TASKS), value=TASKS[0], label="Task (translate: English subtitles)"
                     )
                     beam_size = gr.Slider(1, 10, value=5, step=1, label="Beam size (1 = greedy)")
                     line_width = gr.Slider(
@@ -469,7 +564,18 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             run.click(
                 on_subtitle,
                 # New controls go last: API callers' positional inputs keep their meaning.
-                inputs=[media, formats, beam_size, line_width, fps, max_cps, max_duration],
+                inputs=[
+                    media,
+                    formats,
+                    beam_size,
+                    line_width,
+                    fps,
+                    max_cps,
+                    max_duration,
+                    model_name,
+                    language,
+                    task,
+                ],  # fmt: skip
                 outputs=[video, status, cues, downloads],
                 api_name="subtitle",
                 concurrency_limit=limits.concurrency,

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from app.language_layout import finish_cues, segment_layout, written_language
 from app.layout import LayoutOptions, layout_segment
 from app.options import SubtitleOptions
 from data.media import SAMPLE_RATE, MediaReader
@@ -259,5 +260,14 @@ def whisper_loop_cues(
             segments = transcribe(reader, loaded, options, progress)
         else:
             segments = caption_windows(reader, loaded, options, progress)
+        # The subtitles' language (from the text's script when not given) sets the rules.
+        decoding = options.decoding
+        language = written_language(
+            " ".join(s.text for s in segments), decoding.language, decoding.task
+        )
+        texts, layout = segment_layout(
+            [s.text for s in segments], language, options.layout, options.chinese
+        )
+        segments = [replace(s, text=t) for s, t in zip(segments, texts, strict=True)]
         duration = reader.info.duration
-    return segments_to_cues(segments, options.layout, duration), duration
+    return finish_cues(segments_to_cues(segments, layout, duration), language), duration

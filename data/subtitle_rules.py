@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from data.language_rules import marks_kept
 from data.subtitles import Cue
 
 
@@ -25,6 +26,7 @@ class LayoutOptions:
     lead_in: float = 0.2  # a cue may start this long before its first word
     lead_out: float = 0.5  # and end this long after its last
     max_pause: float = 1.0  # a pause between words at least this long always ends a cue
+    word_separator: str = " "  # "" for languages written without spaces (Chinese)
 
 
 # Narrower lines cannot hold ordinary words with room to break between them.
@@ -32,7 +34,7 @@ MIN_LINE_WIDTH = 10
 # Subtitle files keep milliseconds, so every time rule is checked with 1 ms to spare: 5/6 s
 # written as 0.833 still passes.
 TIME_SLACK = 0.001
-RULES = ("line_width", "line_count", "min_duration", "max_duration", "cps", "gap")
+RULES = ("line_width", "line_count", "min_duration", "max_duration", "cps", "gap", "marks")
 # The LayoutOptions fields those rules check cues against.
 RULE_LIMITS = ("max_line_width", "max_lines", "max_cps", "min_duration", "max_duration", "min_gap")
 
@@ -42,8 +44,11 @@ def cue_characters(text: str) -> int:
     return len(text.replace("\n", ""))
 
 
-def rules_kept(cue: Cue, next_cue: Cue | None, options: LayoutOptions) -> dict[str, bool]:
-    """Whether `cue` keeps each rule of RULES; "gap" is to `next_cue` (None: the last cue)."""
+def rules_kept(
+    cue: Cue, next_cue: Cue | None, options: LayoutOptions, language: str | None = None
+) -> dict[str, bool]:
+    """Whether `cue` keeps each rule of RULES; "gap" is to `next_cue` (None: the last cue);
+    "marks" by the rules of `language` (data/language_rules.py)."""
     lines = cue.text.split("\n")
     duration = cue.end - cue.start
     return {
@@ -56,6 +61,8 @@ def rules_kept(cue: Cue, next_cue: Cue | None, options: LayoutOptions) -> dict[s
         and cue_characters(cue.text) <= options.max_cps * (duration + TIME_SLACK),
         # An overlap is a negative gap.
         "gap": next_cue is None or next_cue.start - cue.end >= options.min_gap - TIME_SLACK,
+        # The language's marks and spaces (Chinese: full-width, none ending a line).
+        "marks": marks_kept(cue.text, language),
     }
 
 

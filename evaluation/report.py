@@ -31,6 +31,7 @@ LAYOUT_LABELS = {
     "rule_max_duration": "max duration %",
     "rule_cps": "chars/s %",
     "rule_gap": "gap %",
+    "rule_marks": "marks %",
     "hyp_time_near_speech": "time near speech %",
     "ref_speech_covered": "speech covered %",
 }
@@ -46,12 +47,22 @@ def _count(value: int | None) -> str:
 
 def _table(report: dict, section: dict, keys: list[str], labels: dict, show) -> list[str]:
     header = ["", *(labels[key] for key in keys)]
-    rows = [[row["hyp"], *(show(key, row.get(key)) for key in keys)] for row in section["files"]]
+    rows = [
+        [_file_label(report, index, row), *(show(key, row.get(key)) for key in keys)]
+        for index, row in enumerate(section["files"])
+    ]
     rows.append(
         [f"**{report['corpus_label']}**", *(show(key, section["corpus"].get(key)) for key in keys)]
     )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _file_label(report: dict, index: int, row: dict) -> str:
+    """The hypothesis path, with its language where that is not English (whose rules
+    are the default)."""
+    language = report["files"][index].get("language") if report["files"] else None
+    return f"{row['hyp']} ({language})" if language not in (None, "en") else row["hyp"]
 
 
 def _layout_figure(key: str, value: float | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+from data.language_rules import language_of_text
 from data.subtitle_rules import LayoutOptions
 from data.subtitles import SubtitleError, read_subtitles
 from evaluation.caption_metrics import java_available, score_caption_sets, tokenizer_description
@@ -23,7 +24,7 @@ from evaluation.metric_names import (
 )
 from evaluation.subtitle_layout import SPEECH_TOLERANCE, layout_report, layout_settings
 from evaluation.subtitle_metrics import TIME_PAIRING, sacrebleu_signature, score_subtitle_corpus
-from evaluation.text_norm import NORMALISATION
+from evaluation.text_norm import normalisation_of
 
 _PACKAGES = (
     "pycocoevalcap",
@@ -78,10 +79,12 @@ def score_paths(
     metrics: list[str] | None = None,
     use_java: bool | None = None,
     layout: LayoutOptions | None = None,
+    language: str | None = None,
 ) -> dict:
     """The report of `hyp` against `ref`; raises UsageError, SubtitleError or CaptionSetError.
     Subtitle reports also hold the hypothesis' layout and timing against `layout`'s
-    rules (default: LayoutOptions())."""
+    rules (default: LayoutOptions()), adapted to each file's language: `language`, or the
+    one the reference's script shows (Chinese, Japanese, Korean; else English rules)."""
     hyp, ref = Path(hyp), Path(ref)
     kinds = (_kind(hyp), _kind(ref))
     if kinds[0] != kinds[1]:
@@ -99,7 +102,9 @@ def score_paths(
             raise UsageError(f"no subtitle file in {hyp} has a counterpart in {ref}")
     else:
         paths, unmatched = [(hyp, ref)], []
-    return _score_subtitle_files(paths, unmatched, metrics, use_java, layout or LayoutOptions())
+    return _score_subtitle_files(
+        paths, unmatched, metrics, use_java, layout or LayoutOptions(), language
+    )
 
 
 def _score_caption_files(hyp: Path, ref: Path, requested: list[str] | None, use_java: bool) -> dict:
@@ -142,21 +147,35 @@ def _score_subtitle_files(
     requested: list[str] | None,
     use_java: bool,
     layout: LayoutOptions,
+    language: str | None = None,
 ) -> dict:
     metrics = _chosen_metrics(requested, SUBTITLE_METRICS, DEFAULT_SUBTITLE_METRICS, "subtitle")
     cue_pairs = [(read_subtitles(hyp), read_subtitles(ref)) for hyp, ref in paths]
-    per_file, corpus = score_subtitle_corpus(cue_pairs, metrics, use_java=use_java)
-    files = [
-        {"hyp": str(hyp), "ref": str(ref), **figures}
-        for (hyp, ref), figures in zip(paths, per_file, strict=True)
+    languages = [
+        language or language_of_text(" ".join(cue.text for cue in ref)) for _, ref in cue_pairs
     ]
-    layout_files, layout_corpus = layout_report(cue_pairs, layout, SPEECH_TOLERANCE)
+    per_file, corpus = score_subtitle_corpus(cue_pairs, metrics, use_java, languages)
+    files = [
+        {"hyp": str(hyp), "ref": str(ref), "language": lang or "en", **figures}
+        for (hyp, ref), figures, lang in zip(paths, per_file, languages, strict=True)
+    ]
+    layout_files, layout_corpus = layout_report(cue_pairs, layout, SPEECH_TOLERANCE, languages)
     settings = {
         "mode": "subtitle files",
         "metrics": metrics,
         "scale": "0-100 (fractions x100; CIDEr-D 0.538 is 53.8)",
         "files_scored": len(paths),
-        "wer_cer_normalisation": NORMALISATION,
+        "wer_cer_normalisation": " | ".join(
+            f"{lang or 'en'}: {normalisation_of(lang)}"
+            if len(set(languages)) > 1
+            else normalisation_of(lang)
+            for lang in dict.fromkeys(languages)
+        ),  # fmt: skip
+        "languages": "from --language"
+        if language
+        else "detected from each reference's "
+        "script (Chinese, Japanese, Korean; otherwise English rules)",
+        "cer_only_languages": "zh, yue, ja, ko: WER needs spaces between words, so only CER",
         "wer_cer_text": "whole file, cues in start-time order; corpus figures pool the error counts",
         "suber": "SubER of subtitle-edit-rate (case- and punctuation-insensitive, time-overlap condition)",
         "t_bleu": "t-BLEU of subtitle-edit-rate (sacrebleu BLEU after re-cutting the hypothesis at reference cue times)",

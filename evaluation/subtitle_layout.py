@@ -1,12 +1,15 @@
 """How readable and how well timed subtitles are: the share of cues within each layout
 rule, and how hypothesis cue time lines up with reference speech.
 
-Figures are percentages (0-100). The rules and the check of one cue against them are
-data/subtitle_rules.py's, the same the layout follows.
+Each file is checked against the rules of its language (data/language_rules.py: Chinese
+has 16 characters per line, 9 per second and its own marks). Figures are percentages
+(0-100). The rules and the check of one cue against them are data/subtitle_rules.py's, the
+same the layout follows.
 """
 
 from __future__ import annotations
 
+from data.language_rules import layout_options_for
 from data.subtitle_rules import RULE_LIMITS, RULES, LayoutOptions, rules_kept
 from data.subtitles import Cue
 
@@ -18,25 +21,30 @@ COUNT_FIGURES = ("cues", "cues_off_speech")
 SPEECH_TOLERANCE = 0.3
 
 
-def rule_counts(cues: list[Cue], options: LayoutOptions) -> dict[str, int]:
+def rule_counts(
+    cues: list[Cue], options: LayoutOptions, language: str | None = None
+) -> dict[str, int]:
     """{"cues": how many, "rule_<name>": how many keep that rule, "rule_all": how many
-    keep every rule}; cues are taken in start-time order."""
+    keep every rule}; cues are taken in start-time order; `language` picks its rules."""
+    options = layout_options_for(options, language)
     ordered = sorted(cues, key=lambda cue: (cue.start, cue.end))
     counts = {"cues": len(ordered), **{key: 0 for key in LAYOUT_FIGURES}}
     for index, cue in enumerate(ordered):
         next_cue = ordered[index + 1] if index + 1 < len(ordered) else None
-        kept = rules_kept(cue, next_cue, options)
+        kept = rules_kept(cue, next_cue, options, language)
         for rule, ok in kept.items():
             counts[f"rule_{rule}"] += ok
         counts["rule_all"] += all(kept.values())
     return counts
 
 
-def layout_compliance(cues: list[Cue], options: LayoutOptions) -> dict[str, float | None]:
+def layout_compliance(
+    cues: list[Cue], options: LayoutOptions, language: str | None = None
+) -> dict[str, float | None]:
     """The percentage of cues within each rule ("rule_line_width", "rule_line_count",
     "rule_min_duration", "rule_max_duration", "rule_cps", "rule_gap": the gap to the
     next cue) and within all of them ("rule_all"); None for each when there are no cues."""
-    return _compliance_percentages(rule_counts(cues, options))
+    return _compliance_percentages(rule_counts(cues, options, language))
 
 
 def _compliance_percentages(counts: dict[str, int]) -> dict[str, float | None]:
@@ -127,13 +135,15 @@ def layout_report(
     cue_pairs: list[tuple[list[Cue], list[Cue]]],
     options: LayoutOptions,
     tolerance: float = SPEECH_TOLERANCE,
+    languages: list[str | None] | None = None,
 ) -> tuple[list[dict[str, float | None]], dict[str, float | None]]:
     """Per (hypothesis, reference) pair and over all of them: the hypothesis' layout
     compliance, its timing against the reference, its number of cues and of cues off
     speech. Overall figures pool the cues and the seconds of every file."""
     per_file, totals, seconds = [], None, None
-    for hyp, ref in cue_pairs:
-        counts = rule_counts(hyp, options)
+    languages = languages or [None] * len(cue_pairs)
+    for (hyp, ref), language in zip(cue_pairs, languages, strict=True):
+        counts = rule_counts(hyp, options, language)
         timing = timing_seconds(hyp, ref, tolerance)
         per_file.append(_figures(counts, timing))
         totals = counts if totals is None else {k: totals[k] + counts[k] for k in counts}
@@ -156,7 +166,9 @@ def layout_settings(options: LayoutOptions, tolerance: float) -> dict:
     return {
         "options": {name: getattr(options, name) for name in RULE_LIMITS},
         "rules": "share of hypothesis cues (in start order) within each rule; gap: to the "
-        "next cue; cps: characters without line breaks per second; 1 ms slack on times",
+        "next cue; cps: characters without line breaks per second; 1 ms slack on times; "
+        "each file by its language's rules (Chinese: 16 characters per line, 9 per second, "
+        "marks: full-width, no space between characters, no comma or full stop ending a line)",
         "timing": f"reference speech = union of reference cue times; near speech = within "
         f"{tolerance:g} s of it; cues off speech: hypothesis cues with no time near it",
         "tolerance": tolerance,

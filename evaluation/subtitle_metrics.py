@@ -1,7 +1,8 @@
 """Metrics of a hypothesis subtitle file against a reference subtitle file, 0-100.
 
-- wer, cer: jiwer over the whole file's text (cues in time order), normalised as
-  `text_norm.NORMALISATION` says. Lower is better.
+- wer, cer: jiwer over the whole file's text (cues in time order), normalised by the
+  rules of the file's language (`text_norm.normalisation_of`). Chinese, Japanese and
+  Korean get CER only (WER needs spaces between words; their WER is None). Lower is better.
 - suber: SubER (subtitle-edit-rate), edits of words and line/cue breaks, with the
   time-overlap condition that makes it timing-aware. Lower is better.
 - t_bleu: subtitle-edit-rate's t-BLEU: sacrebleu BLEU after re-cutting the hypothesis
@@ -28,6 +29,7 @@ from suber.metrics.sacrebleu_interface import calculate_sacrebleu_metric
 from suber.metrics.suber import calculate_SubER
 from suber.utilities import set_approximate_word_times
 
+from data.language_rules import CHARACTER_ERROR_LANGUAGES
 from data.subtitles import Cue
 from evaluation.caption_metrics import coco_scores, java_available, tokenize
 from evaluation.metric_names import (
@@ -106,14 +108,24 @@ def _suber_figures(pairs: Sequence[Pair], metrics: list[str]) -> dict[str, float
     return figures
 
 
-def _error_rates(pairs: Sequence[Pair], metrics: list[str]) -> dict[str, float | None]:
-    refs = [normalise(_file_text(ref)) for _, ref in pairs]
-    hyps = [normalise(_file_text(hyp)) for hyp, _ in pairs]
+def _error_rates(
+    pairs: Sequence[Pair], metrics: list[str], languages: Sequence[str | None]
+) -> dict[str, float | None]:
+    refs = [
+        normalise(_file_text(ref), lang) for (_, ref), lang in zip(pairs, languages, strict=True)
+    ]
+    hyps = [
+        normalise(_file_text(hyp), lang) for (hyp, _), lang in zip(pairs, languages, strict=True)
+    ]
     # Without reference words an error rate has no denominator (jiwer would divide by 1).
     has_reference = any(refs)
     figures: dict[str, float | None] = {}
-    if "wer" in metrics:
-        figures["wer"] = 100.0 * jiwer.process_words(refs, hyps).wer if has_reference else None
+    if "wer" in metrics:  # over the files in languages written with spaces
+        spaced = [i for i, lang in enumerate(languages) if lang not in CHARACTER_ERROR_LANGUAGES]
+        word_refs, word_hyps = [refs[i] for i in spaced], [hyps[i] for i in spaced]
+        figures["wer"] = (
+            100.0 * jiwer.process_words(word_refs, word_hyps).wer if any(word_refs) else None
+        )
     if "cer" in metrics:
         figures["cer"] = 100.0 * jiwer.process_characters(refs, hyps).cer if has_reference else None
     return figures
@@ -154,9 +166,13 @@ def _time_paired_texts(pairs: Sequence[Pair]) -> list[list[tuple[str, str]]]:
 
 
 def score_subtitle_corpus(
-    pairs: Sequence[Pair], metrics: Iterable[str] | None = None, use_java: bool | None = None
+    pairs: Sequence[Pair],
+    metrics: Iterable[str] | None = None,
+    use_java: bool | None = None,
+    languages: Sequence[str | None] | None = None,
 ) -> tuple[list[dict[str, float | None]], dict[str, float | None]]:
     """(figures per file pair, figures of the whole corpus) for (hypothesis, reference) cue lists.
+    languages: each pair's language, for its error-rate rules (None: English rules).
 
     All files' time-paired texts share one tokenizer run, so the JVM starts once. A
     figure that is undefined (no reference text at all) is None.
@@ -165,6 +181,7 @@ def score_subtitle_corpus(
     if use_java is None:
         use_java = java_available()
     pairs = [(_in_time_order(hyp), _in_time_order(ref)) for hyp, ref in pairs]
+    languages = list(languages) if languages is not None else [None] * len(pairs)
     # Each file alone, then (when there are several) all of them together.
     groups = [[index] for index in range(len(pairs))]
     if len(pairs) > 1:
@@ -172,7 +189,7 @@ def score_subtitle_corpus(
     results: list[dict[str, float | None]] = []
     for group in groups:
         chosen = [pairs[index] for index in group]
-        figures = _error_rates(chosen, metrics)
+        figures = _error_rates(chosen, metrics, [languages[index] for index in group])
         figures.update(_suber_figures(chosen, metrics))
         if "sacrebleu" in metrics:
             figures.update(_sacrebleu_figure(chosen))

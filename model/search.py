@@ -10,7 +10,7 @@ own position ids and a key mask, so a row decodes exactly as it would alone.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -423,10 +423,16 @@ def decode_with_fallback(
     options: DecodingOptions,
 ) -> list[WindowResult]:
     """Decode at the first temperature; windows that fail are decoded again at the next
-    temperature, and so on (Whisper's fallback). Failed windows next to each other in the
-    batch are decoded together, through views of their encoder keys/values: picking them
-    out with index_select would copy ~18 MB a window."""
+    temperature, and so on (Whisper's fallback). A window that fails at every temperature
+    keeps its attempt with the best average log-probability among those not too
+    repetitive (else among all), as faster-whisper does: openai-whisper's last attempt, at
+    temperature 1.0, is mostly noise, and speech that really repeats itself (a sentence
+    said four times in a window) fails the compression check at every temperature.
+    Failed windows next to each other in the batch are decoded together, through views of
+    their encoder keys/values: picking them out with index_select would copy ~18 MB a
+    window."""
     results: list[WindowResult | None] = [None] * len(prompts)
+    attempts: list[list[WindowResult]] = [[] for _ in prompts]
     pending = list(range(len(prompts)))
     for temperature in options.temperatures:
         for start, length in _runs(pending):
@@ -441,9 +447,15 @@ def decode_with_fallback(
             )
             for i, result in enumerate(decoded, start):
                 results[i] = result
+                attempts[i].append(result)
         pending = [i for i in pending if needs_fallback(results[i], options)]
         if not pending:
             break
+    for i in pending:  # failed at every temperature
+        threshold = options.compression_ratio_threshold
+        kept = [r for r in attempts[i] if threshold is None or r.compression_ratio <= threshold]
+        best = max(kept or attempts[i], key=lambda r: r.avg_logprob)
+        results[i] = replace(best, temperature=results[i].temperature)
     return results  # type: ignore[return-value]
 
 

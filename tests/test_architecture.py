@@ -79,10 +79,13 @@ APP_STAGES = (
     "reader_threads",
     "word_timing",
     "batch_decoding",
+    "chinese_text",
     "layout",
+    "language_layout",
     "whisper_loop",
     "subtitle_run",
     "folder",
+    "language_routing",
     "web",
 )
 

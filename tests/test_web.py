@@ -520,3 +520,15 @@ def test_janitor_sweeps_partials_empties_and_expired_files(tmp_path):
     assert not (uploads / folder).exists() and not old_request.exists()
     assert janitor.remove_partials() == 1 and not writing.exists()  # closed now
     assert not (partial.exists() or empty.exists() or output.exists())
+
+
+def test_subtitle_endpoint_takes_model_language_and_task(client):
+    """The page's Model, Language and Task controls: Mandarin by base, named in the status."""
+    zh = ROOT / "examples" / "aishell1_BAC009S0764W0121.wav"
+    _, status, table, downloads = client.predict(
+        handle_file(str(zh)), beam_size=1, model_name="base", language="zh",
+        task="transcribe", api_name="/subtitle",
+    )  # fmt: skip
+    assert "language `zh`" in status and "model `base`" in status
+    assert table["data"] and "甚至" in table["data"][0][2]
+    assert '"model": "base"' in Path(downloads[2]).read_text()  # the JSON names it
