@@ -19,6 +19,7 @@ from app.layout_args import add_layout_arguments, layout_options_from_args
 from app.model_args import add_model_arguments, load_model_from_args
 from app.options import SubtitleOptions
 from data.media import MEDIA_EXTENSIONS
+from data.shot_changes import SHOT_CHANGE_MODES
 from model.search import DecodingOptions
 
 
@@ -72,6 +73,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--fps", type=float, default=None, help="frames per second given to the frame encoder"
+    )
+    parser.add_argument(
+        "--shot-changes",
+        choices=SHOT_CHANGE_MODES,
+        default="auto",
+        help="auto: find the video's cuts and time cues to them (in-times on a cut, out-times "
+        "the gap before it, none across a cut without speech); off: ignore the picture "
+        "(default auto)",
     )
     parser.add_argument(
         "--language", default=None, help="language code for multilingual models (default: detect)"
@@ -129,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         layout=args.layout,
         vad=not args.no_vad,
         fps=args.fps,
+        shot_changes=args.shot_changes,
     )
     found = find_jobs(args.inputs, args.extensions) if args.extensions else find_jobs(args.inputs)
     all_jobs, problems = found

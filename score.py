@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from app.layout_args import add_layout_arguments, layout_options_from_args
+from data.media import MediaError
 from data.subtitles import SubtitleError
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError
@@ -41,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help=f"comma-separated subset of: {','.join(ALL_METRICS)} (default: all that apply)",
     )
+    parser.add_argument(
+        "--media",
+        metavar="FILE_OR_DIR",
+        help="the media the subtitles are for (a file, or a folder mirroring --ref's tree): "
+        "also check the shot-change rules against the cuts found in the picture",
+    )
     add_layout_arguments(parser)
     return parser
 
@@ -51,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     layout = layout_options_from_args(args, parser)
     metrics = [key for key in (args.metrics or "").replace(",", " ").split()] or None
     try:
-        report = score_paths(args.hyp, args.ref, metrics, layout=layout)
+        report = score_paths(args.hyp, args.ref, metrics, layout=layout, media=args.media)
     except UsageError as error:
         parser.print_usage(sys.stderr)
         print(f"score.py: error: {error}", file=sys.stderr)
         return 2
-    except (SubtitleError, CaptionSetError) as error:
+    except (SubtitleError, CaptionSetError, MediaError) as error:
         print(f"score.py: error: {error}", file=sys.stderr)
         return 1
     if not report["settings"]["java"] and needs_java(report):

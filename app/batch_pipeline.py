@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.layout import layout_words
+from app.cut_timing import layout_with_cuts
 from app.options import SubtitleOptions
 from app.speech import (
     Chunk,
@@ -37,6 +37,7 @@ from app.speech import (
     speech_regions,
 )
 from data.media import MediaError, MediaReader, sample_span
+from data.shot_changes import ShotChanges, detect_shot_changes
 from data.subtitles import Cue, Word
 from model.alignment import align_words
 from model.audio import HOP_LENGTH, N_FRAMES, SAMPLE_RATE, encoder_positions, window_mel
@@ -82,6 +83,7 @@ class FileRead:
     duration: float
     error: str | None = None
     speech: list[tuple[float, float]] = field(default_factory=list)  # unpadded regions
+    shots: ShotChanges | None = None  # the video's cuts; None: no video or not detected
 
 
 @dataclass
@@ -91,6 +93,7 @@ class FileResult:
     cues: list[Cue] | None  # None when the file failed
     duration: float
     error: str | None
+    shots: ShotChanges | None = None
 
 
 def _libc_malloc_trim():
@@ -204,7 +207,9 @@ def read_file_chunks(
                     frame_times=times,
                 )
                 n_chunks += 1
-        yield FileRead(index, n_chunks, duration, speech=speech)
+        # After the chunks: the model decodes them while the picture is read.
+        shots = detect_shot_changes(source) if options.shot_changes == "auto" else None
+        yield FileRead(index, n_chunks, duration, speech=speech, shots=shots)
     except MediaError as error:
         yield FileRead(index, n_chunks, 0.0, str(error))
     except (RuntimeError, ValueError, OSError) as error:
@@ -395,8 +400,9 @@ def subtitle_files(
         if state.read.error or state.error:
             return FileResult(index, sources[index], None, 0.0, state.read.error or state.error)
         words = snap_to_speech(sorted(state.words, key=lambda w: w.start), state.read.speech)
-        cues = layout_words(words, options.layout, media_end=state.read.duration)
-        return FileResult(index, sources[index], cues, state.read.duration, None)
+        shots = state.read.shots
+        cues = layout_with_cuts(words, shots, options.layout, media_end=state.read.duration)
+        return FileResult(index, sources[index], cues, state.read.duration, None, shots)
 
     pending: list[ChunkInput] = []
 

@@ -141,7 +141,7 @@ def caption_files(
         if error is None:
             try:
                 for target, fmt in zip(output_paths(job, out_dir, formats), formats, strict=True):
-                    write_subtitles(result.cues, target, fmt)
+                    write_subtitles(result.cues, target, fmt, result.shots)
                 summary.done.append(job.source)
             except OSError as failure:
                 error = f"{job.source}: cannot write subtitles: {failure}"

@@ -45,6 +45,9 @@ class LayoutOptions:
     lead_in: float = 0.2  # a cue may start this long before its first word
     lead_out: float = 0.5  # and end this long after its last
     max_pause: float = 1.0  # a pause between words at least this long always ends a cue
+    # Cue edges this close to a shot change go onto it (12 frames at 24 fps; in whole
+    # frames of the video, app/cut_timing.py).
+    shot_change_window: float = 0.5
 
 
 # Words before which a line or a cue may break: conjunctions, relative pronouns and

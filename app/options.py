@@ -19,3 +19,4 @@ class SubtitleOptions:
     # False: Whisper's sequential long-form loop over 30 s windows, segment timing.
     vad: bool = True
     fps: float | None = None  # frames per second for the visual tokens; None: the model's
+    shot_changes: str = "auto"  # "auto": cue times follow the video's cuts; "off": ignore them

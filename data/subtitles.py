@@ -20,6 +20,7 @@ import charset_normalizer
 import pysubs2
 
 from data.atomic import atomic_write_text
+from data.shot_changes import ShotChanges
 
 FORMATS = ("srt", "vtt", "json", "txt")
 READABLE_FORMATS = ("srt", "vtt", "json")
@@ -87,22 +88,32 @@ def _as_ssafile(cues: list[Cue]) -> pysubs2.SSAFile:
     return subs
 
 
-def format_subtitles(cues: list[Cue], fmt: str) -> str:
-    """The text of a subtitle file in `fmt` ("srt", "vtt", "json" or "txt")."""
+def format_subtitles(cues: list[Cue], fmt: str, shots: ShotChanges | None = None) -> str:
+    """The text of a subtitle file in `fmt` ("srt", "vtt", "json" or "txt"). JSON is a
+    list of cues, or with `shots` {"cues": [...], "shot_changes": [seconds...], "fps": f}."""
     fmt = fmt.lower()
     if fmt in ("srt", "vtt"):
         return _as_ssafile(cues).to_string(fmt)
     if fmt == "json":
         rows = [{"start": cue.start, "end": cue.end, "text": cue.text} for cue in cues]
+        if shots is not None:
+            cuts = [round(t, 6) for t in shots.times]
+            rows = {"cues": rows, "shot_changes": cuts, "fps": shots.fps}
         return json.dumps(rows, ensure_ascii=False, indent=1) + "\n"
     if fmt == "txt":
         return "".join(" ".join(cue.text.split()) + "\n" for cue in cues)
     raise ValueError(f"unknown subtitle format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
-def write_subtitles(cues: list[Cue], path: str | os.PathLike, fmt: str | None = None) -> Path:
-    """Write `cues` to `path` atomically; the format comes from `fmt` or the extension."""
-    return atomic_write_text(path, format_subtitles(cues, subtitle_format(path, fmt)))
+def write_subtitles(
+    cues: list[Cue],
+    path: str | os.PathLike,
+    fmt: str | None = None,
+    shots: ShotChanges | None = None,
+) -> Path:
+    """Write `cues` to `path` atomically; the format comes from `fmt` or the extension;
+    JSON also lists `shots`' cut times when given."""
+    return atomic_write_text(path, format_subtitles(cues, subtitle_format(path, fmt), shots))
 
 
 # ---------------------------------------------------------------------------- reading
@@ -235,6 +246,8 @@ def _parse_json(path: Path, text: str) -> list[Cue]:
         rows = json.loads(text)
     except json.JSONDecodeError as error:
         raise SubtitleError(path, f"invalid JSON: {error.msg}", error.lineno) from None
+    if isinstance(rows, dict) and isinstance(rows.get("cues"), list):
+        rows = rows["cues"]  # written with the video's shot changes beside the cues
     if not isinstance(rows, list):
         raise SubtitleError(path, 'expected a JSON list of {"start", "end", "text"}')
     cues = []
