@@ -42,21 +42,21 @@ _COST_PER_MISSING_SECOND = 100.0  # ... plus this per second missing
 _EPSILON = 1e-6
 
 
-def _scenes(words: list[Word], cuts: list[float], gap: float) -> list[tuple[list[Word], float]]:
-    """Words split at the cuts no word runs across: [(words, the cut after them or inf)]."""
+def _scenes(words: list[Word], cuts: list[float]) -> list[tuple[list[Word], float, float]]:
+    """Words split at the cuts no word runs across: [(words, the cut before them or 0,
+    the cut after them or inf)]."""
     speech = [(word.start, word.end) for word in words]
-    scenes, current = [], []
-    free = iter([cut for cut in cuts if not speech_across(cut, speech, gap)] + [math.inf])
-    cut = next(free)
+    free = [0.0] + [cut for cut in cuts if not speech_across(cut, speech, 0.0)] + [math.inf]
+    scenes, current, index = [], [], 1
     for word in words:
-        while word.start >= cut:
+        while word.start >= free[index]:
             if current:
-                scenes.append((current, cut))
+                scenes.append((current, free[index - 1], free[index]))
                 current = []
-            cut = next(free)
+            index += 1
         current.append(word)
     if current:
-        scenes.append((current, cut))
+        scenes.append((current, free[index - 1], free[index]))
     return scenes
 
 
@@ -89,23 +89,26 @@ class _Rules:
         self.tol = tolerance(shots.fps)
         self.speech = [(word.start, word.end) for word in words]
 
-    def in_times(self, start: float, first_word: float) -> list[float]:
+    def in_times(self, start: float, first_word: float, extra=()) -> list[float]:
         earliest = max(0.0, min(start, first_word - self.options.lead_in) - self.window)
-        times = {start}
+        times = {start, *extra}
         for cut in cuts_near(
             self.cuts, first_word, self.window + self.options.lead_in + self.window
         ):
             times.update((cut, cut - self.window, cut + self.window))
         return sorted(t for t in times if earliest - _EPSILON <= t <= first_word + _EPSILON)
 
-    def out_times(self, end: float, last_word: float) -> list[float]:
-        times = {end}
-        for cut in cuts_near(self.cuts, end, 2 * self.window):
-            times.update((cut - self.gap, cut + self.window))
+    def out_times(self, end: float, last_word: float, extra=()) -> list[float]:
+        near = cuts_near(self.cuts, end, 2 * self.window)
+        times = {end, *extra, *(cut + self.window for cut in near)}
+        times = {t for t in times if t >= last_word - _EPSILON}
         following = bisect.bisect_right(self.cuts, end + self.gap)
         if following < len(self.cuts):  # out to the next cut, for reading time
-            times.add(self.cuts[following] - self.gap)
-        return sorted(t for t in times if last_word - _EPSILON <= t <= max(self.end, end))
+            near.append(self.cuts[following])
+        # Speech that ends before a cut ends on it: the gap before the cut may cover the
+        # last frames of its last word, whose end the alignment times to 20 ms at best.
+        times.update(cut - self.gap for cut in near if cut >= last_word - _EPSILON)
+        return sorted(t for t in times if t <= max(self.end, end))
 
     def broken(self, start: float, end: float) -> int:
         """How many shot-change rules a cue over [start, end] breaks."""
@@ -122,9 +125,16 @@ def _retime(cues: list[Cue], spans, rules: _Rules, options: LayoutOptions) -> li
     for cue, (first_word, last_word) in zip(cues, spans, strict=True):
         needed = _needed(cue, options)
         longest = max(options.max_duration, cue.end - cue.start)
+        # Words closer than min_gap share their gap: the layout's edge may cut into them.
+        first_word, last_word = max(first_word, cue.start), min(last_word, cue.end)
+        starts = rules.in_times(cue.start, first_word)
+        ends = rules.out_times(cue.end, last_word)
+        # A cue short of time may take it from either side of a snapped edge.
+        starts = rules.in_times(cue.start, first_word, [e - needed for e in ends])
+        ends = rules.out_times(cue.end, last_word, [s + needed for s in starts])
         pairs = []
-        for start in rules.in_times(cue.start, first_word):
-            for end in rules.out_times(cue.end, last_word):
+        for start in starts:
+            for end in ends:
                 if end - start > longest + _EPSILON or end <= start:
                     continue
                 missing = needed - (end - start)
@@ -172,10 +182,13 @@ def layout_with_cuts(
     words = sorted((word for word in words if word.text.strip()), key=lambda word: word.start)
     end = math.inf if media_end is None else media_end
     rules = _Rules(shots, words, options, end)
-    cues = []
-    for scene, cut in _scenes(words, rules.cuts, rules.gap):
-        cues += layout_words(scene, options, min(end, cut - rules.gap))
-    cues.sort(key=lambda cue: cue.start)
+    cues, spans = [], []
+    for scene, cut_before, cut_after in _scenes(words, rules.cuts):
+        laid = layout_words(scene, options, min(end, max(cut_after - rules.gap, scene[-1].end)))
+        # The layout may borrow time before the scene for reading; the cut ends it there.
+        laid = [Cue(max(cue.start, cut_before), cue.end, cue.text) for cue in laid]
+        spans += _cue_spans(laid, scene)
+        cues += laid
     if not cues:
         return cues
-    return _retime(cues, _cue_spans(cues, words), rules, options)
+    return _retime(cues, spans, rules, options)
