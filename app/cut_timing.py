@@ -192,3 +192,25 @@ def layout_with_cuts(
     if not cues:
         return cues
     return _retime(cues, spans, rules, options)
+
+
+def cut_marks(cues: list[Cue], shots: ShotChanges | None, options: LayoutOptions) -> list[str]:
+    """For each cue, how it meets the cuts, for people: "starts on a cut", "ends before
+    a cut" (the gap before it), "a cut at 12.34 s inside"; "" when no cut is near."""
+    if shots is None or not shots.times:
+        return ["" for _ in cues]
+    cuts, fps = list(shots.times), shots.fps
+    gap, tol = cut_gap(options.min_gap, fps), tolerance(fps)
+    marks = []
+    for cue in cues:
+        mark = []
+        if cuts_near(cuts, cue.start, tol):
+            mark.append("starts on a cut")
+        inside = cuts[
+            bisect.bisect_right(cuts, cue.start + tol) : bisect.bisect_left(cuts, cue.end - tol)
+        ]
+        mark += [f"a cut at {cut:.2f} s inside" for cut in inside]
+        if cuts_near(cuts, cue.end + gap, tol):
+            mark.append("ends before a cut")
+        marks.append("; ".join(mark))
+    return marks

@@ -20,6 +20,7 @@ from app.batch_pipeline import BatchOptions, subtitle_files
 from app.layout import LayoutOptions, layout_segment
 from app.options import SubtitleOptions
 from data.media import MediaError, MediaReader, probe
+from data.shot_changes import ShotChanges
 from data.subtitles import Cue
 from model.audio import (
     CHUNK_SECONDS,
@@ -250,7 +251,7 @@ def subtitle_with_vad(
     loaded: LoadedModel,
     options: SubtitleOptions,
     progress: Progress | None,
-) -> list[Cue]:
+) -> tuple[list[Cue], ShotChanges | None]:
     """One file through the batched speech-chunk pipeline (its chunks batched together)."""
     total = probe(path).duration
     done = 0.0
@@ -265,7 +266,7 @@ def subtitle_with_vad(
     (result,) = subtitle_files([Path(path)], loaded, options, batch, on_seconds)
     if result.error:
         raise MediaError(str(path), result.error.removeprefix(f"{path}: "))
-    return result.cues
+    return result.cues, result.shots
 
 
 def subtitle(
@@ -275,6 +276,17 @@ def subtitle(
     progress: Progress | None = None,
 ) -> list[Cue]:
     """Subtitle one media file. Raises data.media.MediaError for unreadable media."""
+    return subtitle_with_shots(path, loaded, options, progress)[0]
+
+
+def subtitle_with_shots(
+    path: str | os.PathLike,
+    loaded: LoadedModel,
+    options: SubtitleOptions | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[Cue], ShotChanges | None]:
+    """`subtitle`, and the video's cuts the cues were timed to (None when not looked for:
+    --shot-changes off, no video, or Whisper's own long-form loop)."""
     options = options or SubtitleOptions()
     if options.vad and loaded.tokenizer.timestamps:
         return subtitle_with_vad(path, loaded, options, progress)
@@ -286,4 +298,4 @@ def subtitle(
             segments = transcribe(reader, loaded, options, progress)
         else:
             segments = caption_windows(reader, loaded, options, progress)
-        return segments_to_cues(segments, options.layout, reader.info.duration)
+        return segments_to_cues(segments, options.layout, reader.info.duration), None

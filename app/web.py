@@ -23,10 +23,12 @@ from pathlib import Path
 
 import gradio as gr
 
+from app.cut_timing import cut_marks
 from app.layout import LayoutOptions
 from app.options import SubtitleOptions
-from app.pipeline import Progress, subtitle
+from app.pipeline import Progress, subtitle_with_shots
 from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, probe
+from data.shot_changes import ShotChanges
 from data.subtitles import Cue, SubtitleError, read_subtitles, write_subtitles
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError, load_hypotheses, load_references
@@ -42,7 +44,7 @@ SCORE_FILE_TYPES = [".srt", ".vtt", ".json"]
 KEEP_OUTPUTS_SECONDS = 3600  # our request folders older than this are removed
 # Uploads wait in the queue before they are read: keep them well beyond a long wait.
 KEEP_UPLOADS_SECONDS = 4 * 3600
-CUE_HEADERS = ["start", "end", "text"]
+CUE_HEADERS = ["start", "end", "text", "shot change"]
 
 
 @dataclass(frozen=True)
@@ -116,13 +118,22 @@ def clock(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{millis / 1000:06.3f}"
 
 
-def cue_rows(cues: list[Cue]) -> list[list[str]]:
-    return [[clock(cue.start), clock(cue.end), cue.text.replace("\n", " ")] for cue in cues]
+def cue_rows(
+    cues: list[Cue], shots: ShotChanges | None = None, layout: LayoutOptions | None = None
+) -> list[list[str]]:
+    """The cue table: times, text on one line, and how the cue meets the video's cuts."""
+    marks = cut_marks(cues, shots, layout or LayoutOptions())
+    return [
+        [clock(cue.start), clock(cue.end), cue.text.replace("\n", " "), mark]
+        for cue, mark in zip(cues, marks, strict=True)
+    ]
 
 
-def write_downloads(cues: list[Cue], folder: Path, stem: str, formats: list[str]) -> list[Path]:
+def write_downloads(
+    cues: list[Cue], folder: Path, stem: str, formats: list[str], shots: ShotChanges | None = None
+) -> list[Path]:
     """One file per format in `folder`, named after the upload, in `formats` order."""
-    return [write_subtitles(cues, folder / f"{stem}.{fmt}", fmt) for fmt in formats]
+    return [write_subtitles(cues, folder / f"{stem}.{fmt}", fmt, shots) for fmt in formats]
 
 
 def subtitle_upload(
@@ -133,14 +144,14 @@ def subtitle_upload(
     outputs: OutputFolders,
     formats: list[str],
     progress: Progress | None = None,
-) -> tuple[list[Cue], Path, list[Path]]:
+) -> tuple[list[Cue], Path, list[Path], ShotChanges | None]:
     """Subtitle one upload into a new output folder: (cues, the VTT the player shows,
-    downloads). Raises RequestError with a one-line message for anything the user
-    should see."""
+    downloads, the video's cuts). Raises RequestError with a one-line message for
+    anything the user should see."""
     media_path = Path(media_path)
     check_media(media_path, limits)
     try:
-        cues = subtitle(media_path, loaded, options, progress)
+        cues, shots = subtitle_with_shots(media_path, loaded, options, progress)
     except MediaError as error:  # damage found only while decoding
         raise RequestError(f"{media_path.name}: {error.reason}") from None
     except (RuntimeError, ValueError, OSError) as error:  # e.g. out of GPU memory
@@ -149,7 +160,8 @@ def subtitle_upload(
     folder = outputs.new()
     # The player gets its own VTT, whatever the user chose to download.
     player_vtt = write_subtitles(cues, folder / "player" / f"{media_path.stem}.vtt", "vtt")
-    return cues, player_vtt, write_downloads(cues, folder, media_path.stem, formats)
+    downloads = write_downloads(cues, folder, media_path.stem, formats, shots)
+    return cues, player_vtt, downloads, shots
 
 
 def _public_names(report: dict, names: dict[str, str]) -> dict:
@@ -286,7 +298,7 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             progress(done / total if total else 1.0, desc=f"Subtitled {done:.0f} of {total:.0f} s")
 
         try:
-            cues, player_vtt, downloads = subtitle_upload(
+            cues, player_vtt, downloads, shots = subtitle_upload(
                 media, loaded, options, limits, outputs, formats, report
             )
         except RequestError as error:
@@ -295,10 +307,13 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
             f"{len(cues)} cue{'s' if len(cues) != 1 else ''} from `{Path(media).name}` "
             f"in {time.monotonic() - started:.1f} s."
         )
+        if shots is not None:
+            status += f" {len(shots.times)} shot changes; cue times follow them."
         if not cues:
             status += " No speech was found."
         video = gr.Video(value=str(media), subtitles=str(player_vtt))
-        return video, status, cue_rows(cues), [str(path) for path in downloads]
+        rows = cue_rows(cues, shots, layout)
+        return video, status, rows, [str(path) for path in downloads]
 
     def on_score(hyp, ref):
         """Score hypothesis subtitles (or captions) against a reference."""
@@ -358,7 +373,7 @@ def build_app(loaded: LoadedModel, limits: Limits, work_dir: Path | None = None)
                         label="Cues",
                         interactive=False,
                         wrap=True,
-                        column_widths=["20%", "20%", "60%"],
+                        column_widths=["15%", "15%", "45%", "25%"],
                         elem_id="cue-table",
                     )
                     downloads = gr.File(
