@@ -198,6 +198,24 @@ def build_video(
     return {"name": name, "video": f"{name}.mp4", "seconds": seconds, "cuts": len(cuts)}
 
 
+def repeat_video(source: Path, target: Path, times: int) -> None:
+    """`source`'s packets `times` times end to end, re-timed, not re-encoded: a long file
+    that decodes exactly as `times` copies of the short one would (the cost benchmark)."""
+    with av.open(str(source)) as src, av.open(str(target), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        packets = [(p, p.pts, p.dts) for p in src.demux() if p.dts is not None]
+        span = {}  # per stream: from its first pts to the end of its last packet
+        for index in streams:
+            mine = [(pts, p.duration or 0) for p, pts, _ in packets if p.stream.index == index]
+            span[index] = max(pts + d for pts, d in mine) - min(pts for pts, _ in mine)
+        for copy in range(times):
+            for packet, pts, dts in packets:
+                index = packet.stream.index if copy == 0 else packet.stream_index
+                packet.pts, packet.dts = pts + copy * span[index], dts + copy * span[index]
+                packet.stream = streams[index]
+                out.mux(packet)
+
+
 def build_set(out: Path, seconds: float = 120.0) -> list[dict]:
     """The accuracy set: one video per frame rate (skipped when already on disk)."""
     built = []
