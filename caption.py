@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="auto: find the video's cuts and time cues to them (in-times on a cut, out-times "
         "the gap before it, none across a cut without speech); off: ignore the picture "
-        "(default auto)",
+        "(default auto; --no-vad ignores the cuts)",
     )
     parser.add_argument(
         "--language", default=None, help="language code for multilingual models (default: detect)"

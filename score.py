@@ -1,13 +1,15 @@
 """Score subtitles or captions against references with the metrics papers report.
 
     python score.py --hyp H --ref R [--json OUT.json] [--csv OUT.csv] [--metrics LIST]
+                    [--media FILE_OR_DIR]
                     [--max-line-width N --max-lines N --max-cps CPS --max-duration S ...]
 
 H and R: two subtitle files (SRT, VTT or JSON cues), two folders of them (paired by
 relative path without extension), or two caption sets in JSON. Prints a Markdown table;
 for subtitles a second one: the hypothesis' layout (share of cues within each rule the
-layout flags set) and timing against the reference cues. Exit status 1 for an
-unreadable or malformed input file, 2 for bad usage.
+layout flags set) and timing against the reference cues; with --media, also the cues
+that cross a cut with no speech across it and the cue edges near a cut but off it. Exit
+status 1 for an unreadable or malformed input file, 2 for bad usage.
 """
 
 from __future__ import annotations
