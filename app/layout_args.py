@@ -48,6 +48,14 @@ def add_layout_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds between consecutive cues at least (default {_DEFAULTS.min_gap:g}, "
         "2 frames at 25 fps)",
     )
+    group.add_argument(
+        "--shot-change-window",
+        type=float,
+        default=_DEFAULTS.shot_change_window,
+        metavar="SECONDS",
+        help="cue edges this close to a shot change go onto it, in whole frames of the video "
+        f"(default {_DEFAULTS.shot_change_window:g}: 12 frames at 24 fps)",
+    )
 
 
 def layout_options_from_args(
@@ -68,10 +76,16 @@ def layout_options_from_args(
         )
     if not 0 <= args.min_gap < args.max_duration:
         parser.error(f"--min-gap {args.min_gap:g}: must be at least 0 and below --max-duration")
+    if not 0 <= args.shot_change_window < args.max_duration:
+        parser.error(
+            f"--shot-change-window {args.shot_change_window:g}: must be at least 0 and below "
+            "--max-duration"
+        )
     return LayoutOptions(
         max_line_width=args.max_line_width,
         max_lines=args.max_lines,
         max_cps=args.max_cps,
         max_duration=args.max_duration,
         min_gap=args.min_gap,
+        shot_change_window=args.shot_change_window,
     )

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 def snap_window(window: float, fps: float) -> float:
     """The snap window in seconds, a whole number of the video's frames (12 at 24 and 25
-    fps, 15 at 29.97 for the default half second)."""
-    return max(1, round(window * fps)) / fps
+    fps, 15 at 29.97 for the default half second; 0: no snapping)."""
+    return round(window * fps) / fps
 
 
 def cut_gap(min_gap: float, fps: float) -> float:
