@@ -103,8 +103,10 @@ def main() -> None:
         for src, dst in ((f"{name}.mp4", media), (f"{name}.srt", ref)):
             if not (dst / src).exists():
                 (dst / src).symlink_to((set_dir / src).resolve())
-    results = json.loads(results_path.read_text()) if args.cost_only else {}
-    if not args.cost_only:
+    results = {}
+    if args.cost_only:
+        results_path = args.out / "results_cost.json"
+    else:
         results["detection"] = detection_scores(set_dir, names)
         results["systems"] = run_systems(args, names, media, ref)
     long_video = set_dir / "long_720p.mp4"
@@ -153,7 +155,7 @@ def print_tables(results: dict) -> None:
         "\n| video | fps | hard cuts | dissolves + fades | found | precision | recall | exact frame | found in a dissolve/fade | detector CPU s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for row in results["detection"]:
+    for row in results.get("detection", []):
         print(
             f"| {row['video']} | {row['fps']:.3f} | {row['cuts']} | {row['gradual']} | {row['found']} | "
             f"{row['precision']:.3f} | {row['recall']:.3f} | {row['exact']} | {row['found_in_gradual']} | {row['cpu']:.1f} |"
@@ -162,7 +164,7 @@ def print_tables(results: dict) -> None:
         "\n| system | cues | cues crossing a cut | edges near a cut, off it | shot-change rules % | all layout rules % | WER % | wall s | CPU s |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for label, row in results["systems"].items():
+    for label, row in results.get("systems", {}).items():
         print(
             f"| {label} | {row['cues']} | {row['cues_crossing_cut']} | {row['cue_edges_off_cut']} | "
             f"{row['rule_shot_changes']:.1f} | {row['rule_all']:.1f} | {row['wer']:.2f} | {row['wall']:.0f} | {row['cpu']:.0f} |"
