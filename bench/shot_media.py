@@ -156,12 +156,19 @@ def pictures(cuts: list[int], gradual, n_frames: int, shots: Shots):
         yield np.clip(image, 0, 255).astype(np.uint8)
 
 
-def write_video(path: Path, frames, rate: Fraction, size, audio: np.ndarray, preset: str):
+def write_video(
+    path: Path, frames, rate: Fraction, size, audio: np.ndarray, preset: str, x264: str = ""
+):
+    """H.264 + AAC; `x264`: extra x264 parameters ("scenecut=0": no keyframes at cuts)."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": preset, "threads": "1"}
+        stream.options = {
+            "preset": preset,
+            "threads": "1",
+            **({"x264-params": x264} if x264 else {}),
+        }
         astream = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
         astream.options = {"aac_coder": "fast"}
         for index, picture in enumerate(frames):

@@ -67,27 +67,38 @@ def _thumbnail(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.int16)
 
 
-def frame_differences(path: str | os.PathLike, options: ShotChangeOptions):
-    """(times (N,), differences (N,), fps) of every frame of the best video stream:
-    differences[k] is the mean absolute difference, 0-255, between frame k's thumbnail and
-    frame k-1's (0 for the first frame). None when the file has no video stream."""
-    path = os.fspath(path)
+def _open_video(path: str):
+    """(container, its best video stream or None), other streams discarded, the decoder
+    told to skip deblocking: it only smooths edges between coded blocks, which a
+    thumbnail cannot see."""
     container = _open(path)
+    _, stream = _streams(container)
+    for other in container.streams:
+        if other is not stream:
+            other.discard = av.stream.Discard.all
+    if stream is not None:
+        stream.codec_context.options = {"skip_loop_filter": "all"}
+    return container, stream
+
+
+def frame_differences(path: str | os.PathLike, options: ShotChangeOptions):
+    """(times (N,), differences (N,), fps) of the reference frames of the best video
+    stream (every frame in streams without B-frames): differences[k] is the mean absolute
+    difference, 0-255, between frame k's thumbnail and frame k-1's (0 for the first).
+    None when the file has no video stream. Frames nothing refers to (most B-frames) are
+    not decoded: a third less decoding (measured); `refine_cut` finds a cut among them."""
+    path = os.fspath(path)
+    container, stream = _open_video(path)
     try:
-        _, stream = _streams(container)
         if stream is None:
             return None
-        for other in container.streams:
-            if other is not stream:
-                other.discard = av.stream.Discard.all
-        # Deblocking only smooths edges between coded blocks, which a thumbnail cannot see.
-        stream.codec_context.options = {"skip_loop_filter": "all"}
+        stream.codec_context.skip_frame = "NONREF"
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 25.0
         origin, step = _origin(container), 1.0 / fps
         width, height = options.thumbnail
         times, differences, previous = [], [], None
-        for frame in container.decode(stream):
+        for frame in container.decode(stream):  # in display order
             t = frame.time - origin if frame.time is not None else len(times) * step
             small = _thumbnail(frame, width, height)
             differences.append(0.0 if previous is None else float(np.abs(small - previous).mean()))
@@ -97,8 +108,33 @@ def frame_differences(path: str | os.PathLike, options: ShotChangeOptions):
         raise MediaError(path, f"truncated or corrupt video data ({_ffmpeg_reason(err)})") from err
     finally:
         container.close()
-    order = np.argsort(times, kind="stable")  # decoders hand frames out in display order
-    return np.asarray(times)[order], np.asarray(differences)[order], fps
+    return np.asarray(times), np.asarray(differences), fps
+
+
+def refine_cut(container, stream, after: float, until: float, options: ShotChangeOptions) -> float:
+    """The time of the frame in (after, until] that differs most from the frame before it,
+    decoding every frame there (from the keyframe before `after`): where the cut lies
+    among frames the first pass skipped."""
+    origin, base = _origin(container), stream.time_base
+    tol = 0.25 / float(stream.average_rate or stream.guessed_rate or 25)
+    container.seek(round((after + origin) / base), stream=stream, backward=True)
+    width, height = options.thumbnail
+    best, previous = (-1.0, until), None
+    for packet in container.demux(stream):
+        # Reference frames are decoded anyway; the others only from `after` on.
+        late = packet.pts is not None and float(packet.pts * base) - origin > after + tol
+        stream.codec_context.skip_frame = "DEFAULT" if late else "NONREF"
+        for frame in stream.decode(packet):
+            t = frame.time - origin
+            if t < after - tol:
+                continue
+            small = _thumbnail(frame, width, height)
+            if previous is not None and float(np.abs(small - previous).mean()) > best[0]:
+                best = (float(np.abs(small - previous).mean()), t)
+            previous = small
+            if t >= until - tol:
+                return best[1]
+    return best[1]
 
 
 def cuts_from_differences(
@@ -131,4 +167,19 @@ def detect_shot_changes(
     if found is None:
         return None
     times, differences, fps = found
-    return ShotChanges(fps, tuple(cuts_from_differences(times, differences, fps, options)))
+    cuts = []
+    container, stream = _open_video(os.fspath(path))
+    try:
+        for cut in cuts_from_differences(times, differences, fps, options):
+            k = int(np.searchsorted(times, cut))
+            skipped = k > 0 and times[k] - times[k - 1] > 1.5 / fps
+            cuts.append(
+                refine_cut(container, stream, times[k - 1], cut, options) if skipped else cut
+            )
+    except av.FFmpegError as err:
+        raise MediaError(
+            os.fspath(path), f"truncated or corrupt video data ({_ffmpeg_reason(err)})"
+        ) from err
+    finally:
+        container.close()
+    return ShotChanges(fps, tuple(float(t) for t in cuts))

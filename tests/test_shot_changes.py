@@ -13,6 +13,7 @@ import pytest
 from app.cut_timing import layout_with_cuts
 from app.layout import LayoutOptions, layout_words
 from bench.shot_media import Shots, pictures, write_video
+from data import shot_changes
 from data.shot_change_rules import (
     cut_gap,
     cuts_crossed,
@@ -28,26 +29,40 @@ from tests.test_layout import assert_keeps_every_rule, realistic_speech, spoken
 OPTIONS = LayoutOptions()
 
 
-def shot_video(path, rate: Fraction, cuts: list[int], gradual, seconds: float = 6.0):
+def shot_video(path, rate: Fraction, cuts, gradual, seconds=6.0, preset="ultrafast", x264=""):
     frames = round(seconds * float(rate))
     audio = np.zeros(round(seconds * 16000), np.float32)
-    write_video(
-        path,
-        pictures(cuts, gradual, frames, Shots((96, 54), 7)),
-        rate,
-        (96, 54),
-        audio,
-        "ultrafast",
-    )
+    # Pans of at most 2 pixels a frame: small next to 320 x 180 as camera moves are.
+    pixels = pictures(cuts, gradual, frames, Shots((320, 180), 7))
+    write_video(path, pixels, rate, (320, 180), audio, preset, x264)
     return path
 
 
-@pytest.mark.parametrize("rate", [Fraction(24), Fraction(30000, 1001)])
-def test_hard_cuts_are_found_to_the_frame_and_fades_are_not_cuts(tmp_path, rate):
-    cuts = [30, 61, 150]
+@pytest.mark.parametrize(
+    "rate, preset, x264",
+    [
+        (Fraction(24), "ultrafast", ""),  # every frame a reference frame
+        # B-frames and no keyframes at cuts: cuts land on frames the first pass skips.
+        (Fraction(30000, 1001), "veryfast", "scenecut=0"),
+    ],
+)
+def test_hard_cuts_are_found_to_the_frame_and_fades_are_not_cuts(
+    tmp_path, monkeypatch, rate, preset, x264
+):
+    cuts = [30, 61, 150, 171, 193]
     gradual = [(80, 99, "fade"), (110, 129, "dissolve")]
-    video = shot_video(tmp_path / "cuts.mp4", rate, cuts, gradual, seconds=7.0)
+    video = shot_video(tmp_path / "cuts.mp4", rate, cuts, gradual, 9.0, preset, x264)
+    refined, original = [], shot_changes.refine_cut
+
+    def refine(*args):
+        refined.append(original(*args))
+        return refined[-1]
+
+    monkeypatch.setattr(shot_changes, "refine_cut", refine)
     found = detect_shot_changes(video)
+    # Without B-frames every frame is decoded at once; with them some cuts are found again
+    # among the frames the first pass skipped.
+    assert bool(refined) == (preset != "ultrafast")
     assert found.fps == pytest.approx(float(rate))
     assert found.frames() == cuts
     # Each time is the shown time of the cut's frame, to the millisecond.
