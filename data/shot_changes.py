@@ -1,6 +1,5 @@
-"""Shot changes (hard cuts) from the picture: every frame of the video, decoded at the
-file's own frame rate and shrunk to a thumbnail, so a cut's time is the exact time of the
-first frame of the new shot.
+"""Shot changes (hard cuts) from the picture, at the file's own frame rate, so a cut's
+time is the exact time of the first frame of the new shot.
 
 A frame starts a new shot when it differs from the frame before far more than the frames
 around it differ from theirs (an adaptive content detector, as PySceneDetect's
@@ -9,9 +8,12 @@ changes the picture a little on each of many frames, so no single step stands ou
 is not a cut; camera motion raises the neighbours' differences along with the frame's, so
 it is not one either. Flashes shorter than `min_shot` give one cut, not two.
 
-Cost: the decoder still decodes every full-size frame (H.264 has no cheaper path to every
-frame), but skips its loop filter, which only smooths block edges a thumbnail averages
-away; the thumbnail is made by FFmpeg's scaler, straight from the decoder's planes.
+Cost: the first pass decodes only the frames other frames refer to (I, P and reference B
+frames; every frame in a stream without B-frames) and compares 64x36 samples read straight
+from their planes; the decoder skips its loop filter, which only smooths block edges a
+thumbnail cannot see. Where a jump falls between two decoded frames with skipped ones in
+between, that stretch alone is decoded again, every frame, to find the cut's frame (most
+encoders put a keyframe on a cut, so this is rare).
 """
 
 from __future__ import annotations
