@@ -20,6 +20,7 @@ from app.model_args import ModelCache, add_model_arguments, load_model_from_args
 from app.options import SubtitleOptions
 from app.subtitle_run import BatchOptions, unheard_line
 from data.media import MEDIA_EXTENSIONS
+from data.shot_changes import SHOT_CHANGE_MODES
 from data.subtitles import FORMATS
 from model.named_models import AUTO, BASE, TINY_EN
 from model.search import DecodingOptions
@@ -76,6 +77,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--fps", type=float, default=None, help="frames per second given to the frame encoder"
+    )
+    parser.add_argument(
+        "--shot-changes",
+        choices=SHOT_CHANGE_MODES,
+        default="auto",
+        help="auto: find the video's cuts and time cues to them (in-times on a cut, out-times "
+        "the gap before it, none across a cut without speech); off: ignore the picture "
+        "(default auto; --no-vad ignores the cuts)",
     )
     parser.add_argument(
         "--language",
@@ -168,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         vad=not args.no_vad,
         fps=args.fps,
         chinese=args.chinese,
+        shot_changes=args.shot_changes,
     )
     found = find_jobs(args.inputs, args.extensions) if args.extensions else find_jobs(args.inputs)
     all_jobs, problems = found

@@ -1,14 +1,16 @@
 """Score subtitles or captions against references with the metrics papers report.
 
     python score.py --hyp H --ref R [--json OUT.json] [--csv OUT.csv] [--metrics LIST]
+                    [--media FILE_OR_DIR]
                     [--max-line-width N --max-lines N --max-cps CPS --max-duration S ...]
 
 Error rates and layout rules follow each file's language (--language, or the reference's
 script: Chinese, Japanese and Korean get CER only). H and R: two subtitle files (SRT, VTT or JSON cues), two folders of them (paired by
 relative path without extension), or two caption sets in JSON. Prints a Markdown table;
 for subtitles a second one: the hypothesis' layout (share of cues within each rule the
-layout flags set) and timing against the reference cues. Exit status 1 for an
-unreadable or malformed input file, 2 for bad usage.
+layout flags set) and timing against the reference cues; with --media, also the cues
+that cross a cut with no speech across it and the cue edges near a cut but off it. Exit
+status 1 for an unreadable or malformed input file, 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import sys
 
 from app.layout_args import add_layout_arguments, layout_options_from_args
+from data.media import MediaError
 from data.subtitles import SubtitleError
 from evaluation.caption_metrics import java_missing_note
 from evaluation.caption_sets import CaptionSetError
@@ -50,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="language of the subtitles, e.g. zh (CER, Chinese layout rules) or es; default: "
         "from each reference's script (Chinese, Japanese, Korean), else English rules",
     )
+    parser.add_argument(
+        "--media",
+        metavar="FILE_OR_DIR",
+        help="the media the subtitles are for (a file, or a folder mirroring --ref's tree): "
+        "also check the shot-change rules against the cuts found in the picture",
+    )
     add_layout_arguments(parser)
     return parser
 
@@ -62,12 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--language: unknown language {args.language!r}")
     metrics = [key for key in (args.metrics or "").replace(",", " ").split()] or None
     try:
-        report = score_paths(args.hyp, args.ref, metrics, layout=layout, language=args.language)
+        report = score_paths(
+            args.hyp, args.ref, metrics, layout=layout, language=args.language, media=args.media
+        )
     except UsageError as error:
         parser.print_usage(sys.stderr)
         print(f"score.py: error: {error}", file=sys.stderr)
         return 2
-    except (SubtitleError, CaptionSetError) as error:
+    except (SubtitleError, CaptionSetError, MediaError) as error:
         print(f"score.py: error: {error}", file=sys.stderr)
         return 1
     if not report["settings"]["java"] and needs_java(report):

@@ -23,6 +23,7 @@ from app.speech_regions import (
     speech_regions,
 )
 from data.media import SAMPLE_RATE, MediaError, MediaReader
+from data.shot_changes import ShotChanges, detect_shot_changes
 
 VAD_BLOCK_SECONDS = 120.0  # audio read per step of the speech detector
 # Audio up to this long (at most ~38 MB) is kept from the speech pass for the chunks
@@ -39,6 +40,7 @@ class FileRead:
     duration: float
     error: str | None = None
     speech: list[Span] = field(default_factory=list)  # unpadded regions
+    shots: ShotChanges | None = None  # the video's cuts; None: no video or not looked for
 
 
 def failure_line(source: Path | str, error: Exception) -> str:
@@ -82,8 +84,10 @@ def read_file_chunks(
     with_frames: bool,
     fps: float,
     frame_size: int,
+    shot_changes: bool = False,
 ) -> Iterator[ChunkInput | FileRead]:
-    """A file's chunks, ready for the model, then its FileRead (also on failure)."""
+    """A file's chunks, ready for the model, then its FileRead (also on failure), with the
+    video's cuts when `shot_changes`."""
     n_chunks = 0
     try:
         with MediaReader(source, SAMPLE_RATE, fps=fps, frame_size=frame_size) as reader:
@@ -102,7 +106,9 @@ def read_file_chunks(
             for chunk in chunks:
                 yield _chunk_input(index, reader, chunk, with_frames, whole, speech)
                 n_chunks += 1
-        yield FileRead(index, n_chunks, duration, speech=speech)
+        # After the chunks: the model decodes them while the picture is read.
+        shots = detect_shot_changes(source) if shot_changes else None
+        yield FileRead(index, n_chunks, duration, speech=speech, shots=shots)
     except MediaError as error:
         yield FileRead(index, n_chunks, 0.0, str(error))
     except (RuntimeError, ValueError, OSError) as error:

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.chinese_text import chinese_segment_words, chinese_words
-from app.layout import LayoutOptions, layout_words
+from app.cut_timing import layout_with_cuts
+from app.layout import LayoutOptions
 from data.language_rules import language_of_text, layout_options_for, rules_for
+from data.shot_changes import ShotChanges
 from data.subtitles import Cue, Word
 
 CHINESE = frozenset({"zh", "yue"})
@@ -27,13 +29,14 @@ def layout_language_words(
     options: LayoutOptions,
     chinese_script: str = "simplified",
     media_end: float | None = None,
+    shots: ShotChanges | None = None,
 ) -> list[Cue]:
-    """`layout_words` by the rules of `language` (None: the default rules)."""
+    """`layout_words` by the rules of `language` (None: the default rules), cue times
+    following the video's cuts when `shots` are given (app/cut_timing.py)."""
     if language in CHINESE:
         words = chinese_words(words, chinese_script)
-    return finish_cues(
-        layout_words(words, layout_options_for(options, language), media_end), language
-    )
+    rules = layout_options_for(options, language)
+    return finish_cues(layout_with_cuts(words, shots, rules, media_end), language)
 
 
 def written_language(text: str, language: str | None, task: str) -> str | None:

@@ -19,6 +19,13 @@ _FLAGS = (
         f"seconds a cue lasts at most (cues last at least {_DEFAULTS.min_duration:.3f})",
     ),
     ("min_gap", float, "SECONDS", "seconds between consecutive cues at least (2 frames at 25 fps)"),
+    (
+        "shot_change_window",
+        float,
+        "SECONDS",
+        "cue edges this close to a shot change go onto it, in whole frames of the video "
+        "(12 frames at 24 fps)",
+    ),
 )
 
 

@@ -20,3 +20,4 @@ class SubtitleOptions:
     vad: bool = True
     fps: float | None = None  # frames per second for the visual tokens; None: the model's
     chinese: str = "simplified"  # Chinese subtitles' script: simplified, traditional or as-is
+    shot_changes: str = "auto"  # "auto": cue times follow the video's cuts; "off": ignore them

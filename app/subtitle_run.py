@@ -30,6 +30,7 @@ from app.reader_threads import read_in_threads
 from app.whisper_loop import Progress, whisper_loop_cues
 from app.word_timing import snap_to_speech
 from data.media import MediaError, probe
+from data.shot_changes import ShotChanges
 from data.subtitles import Cue, Word
 from model.checkpoint import LoadedModel
 
@@ -55,13 +56,14 @@ class FileResult:
     unheard: list[Span] = field(default_factory=list)
     language: str | None = None  # the language the file was decoded in
     model: str | None = None  # the name of the model that subtitled it
+    shots: ShotChanges | None = None  # the video's cuts the cues were timed to
 
 
 def file_details(result: FileResult, damage: str | None = None) -> dict:
     """What the JSON output says about a file beside its cues: the model and language it
-    was subtitled with, speech that got no words, and why the media could be read only
-    in part (damage; None: read whole)."""
-    return {
+    was subtitled with, speech that got no words, why the media could be read only in part
+    (damage; None: read whole), and the video's cuts the cues were timed to."""
+    details = {
         "model": result.model,
         "language": result.language,
         "speech_without_words": [
@@ -69,6 +71,10 @@ def file_details(result: FileResult, damage: str | None = None) -> dict:
         ],
         "damaged": damage,
     }
+    if result.shots is not None:
+        details["shot_changes"] = [round(t, 6) for t in result.shots.times]
+        details["fps"] = result.shots.fps
+    return details
 
 
 def unheard_line(source: Path | str, spans: list[tuple[float, float]]) -> str:
@@ -113,7 +119,10 @@ def subtitle_files(
     fps = options.fps or config.frames_per_second
 
     def read(index: int, source: Path):
-        return read_file_chunks(index, source, options.speech, with_frames, fps, config.frame_size)
+        shots = options.shot_changes == "auto"
+        return read_file_chunks(
+            index, source, options.speech, with_frames, fps, config.frame_size, shots
+        )
 
     if batch.workers > 0:
         # One batch of chunks waiting keeps the model fed and holds half the audio of two.
@@ -142,11 +151,19 @@ def subtitle_files(
         words = snap_to_speech(sorted(progress.words, key=lambda w: w.start), read_.speech)
         written = "en" if options.decoding.task == "translate" else language
         cues = layout_language_words(
-            words, written, options.layout, options.chinese, read_.duration
+            words, written, options.layout, options.chinese, read_.duration, read_.shots
         )
         unheard = sorted(progress.unheard)
         return FileResult(
-            index, sources[index], cues, read_.duration, None, unheard, language, loaded.name
+            index,
+            sources[index],
+            cues,
+            read_.duration,
+            None,
+            unheard,
+            language,
+            loaded.name,
+            read_.shots,
         )
 
     def run_batch() -> list[int]:

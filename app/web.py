@@ -27,6 +27,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from app.cut_timing import cut_marks
 from app.options import SubtitleOptions
 from app.subtitle_run import (
     BatchOptions,
@@ -46,6 +47,7 @@ from app.web_guard import (
 from app.web_janitor import KEEP_OUTPUTS_SECONDS, Janitor
 from app.whisper_loop import Progress
 from data.media import MEDIA_EXTENSIONS, MediaError, MediaInfo, decoding, probe
+from data.shot_changes import ShotChanges
 from data.subtitle_rules import LayoutOptions, layout_problems
 from data.subtitles import FORMATS as DOWNLOAD_FORMATS
 from data.subtitles import READABLE_FORMATS, Cue, SubtitleError, read_subtitles, write_subtitles
@@ -62,7 +64,7 @@ from model.tokenizer import LANGUAGES
 
 DEFAULT_DOWNLOADS = ["srt", "vtt", "json"]
 SCORE_FILE_TYPES = [f".{fmt}" for fmt in READABLE_FORMATS]
-CUE_HEADERS = ["start", "end", "text"]
+CUE_HEADERS = ["start", "end", "text", "shot change"]
 TASKS = ("transcribe", "translate")
 
 
@@ -173,8 +175,15 @@ def clock(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{millis / 1000:06.3f}"
 
 
-def cue_rows(cues: list[Cue]) -> list[list[str]]:
-    return [[clock(cue.start), clock(cue.end), cue.text.replace("\n", " ")] for cue in cues]
+def cue_rows(
+    cues: list[Cue], shots: ShotChanges | None = None, layout: LayoutOptions | None = None
+) -> list[list[str]]:
+    """The cue table: times, text on one line, and how the cue meets the video's cuts."""
+    marks = cut_marks(cues, shots, layout or LayoutOptions())
+    return [
+        [clock(cue.start), clock(cue.end), cue.text.replace("\n", " "), mark]
+        for cue, mark in zip(cues, marks, strict=True)
+    ]
 
 
 def write_downloads(
@@ -269,6 +278,8 @@ def subtitle_status(
         status += " No speech was found."
     if result.unheard:  # the subtitles leave this speech out: say so
         status += " **Warning:** " + unheard_line(name, result.unheard) + "."
+    if result.shots is not None:
+        status += f" {len(result.shots.times)} shot changes; cue times follow them."
     if damage:
         status += f" **`{name}` is {damage}**; the subtitles cover what could be read."
     return status
@@ -467,7 +478,8 @@ def build_app(
             log.info("%s: %s", Path(media).name, damage)
         cues = result.cues
         video = gr.Video(value=str(media), subtitles=str(player_vtt))
-        return video, status, cue_rows(cues), [str(path) for path in downloads]
+        rows = cue_rows(cues, result.shots, options.layout)
+        return video, status, rows, [str(path) for path in downloads]
 
     def on_score(hyp, ref):
         """Score hypothesis subtitles (or captions) against a reference."""
@@ -552,7 +564,7 @@ def build_app(
                         label="Cues",
                         interactive=False,
                         wrap=True,
-                        column_widths=["20%", "20%", "60%"],
+                        column_widths=["15%", "15%", "45%", "25%"],
                         elem_id="cue-table",
                     )
                     downloads = gr.File(

@@ -27,6 +27,9 @@ class LayoutOptions:
     lead_out: float = 0.5  # and end this long after its last
     max_pause: float = 1.0  # a pause between words at least this long always ends a cue
     word_separator: str = " "  # "" for languages written without spaces (Chinese)
+    # Cue edges this close to a shot change go onto it (12 frames at 24 fps; in whole
+    # frames of the video, app/cut_timing.py).
+    shot_change_window: float = 0.5
 
 
 # Narrower lines cannot hold ordinary words with room to break between them.
@@ -78,5 +81,6 @@ def layout_problems(options: LayoutOptions) -> list[tuple[str, str]]:
          f"must be at least the minimum duration {options.min_duration:.3f} s"),
         ("min_gap", 0 <= options.min_gap < options.max_duration,
          "must be at least 0 s and below the maximum duration"),
+        ("shot_change_window", options.shot_change_window >= 0, "must be at least 0 s"),
     )  # fmt: skip
     return [(field, problem) for field, ok, problem in kept if not ok]

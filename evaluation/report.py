@@ -18,6 +18,7 @@ from pathlib import Path
 
 from data.atomic import atomic_write_text
 from evaluation.metric_names import METRIC_LABELS
+from evaluation.shot_change_report import SHOT_FIGURES
 from evaluation.subtitle_layout import COUNT_FIGURES, LAYOUT_FIGURES, TIMING_FIGURES
 
 LAYOUT_COLUMNS = (*COUNT_FIGURES, "rule_all", *LAYOUT_FIGURES[:-1], *TIMING_FIGURES)
@@ -34,7 +35,17 @@ LAYOUT_LABELS = {
     "rule_marks": "marks %",
     "hyp_time_near_speech": "time near speech %",
     "ref_speech_covered": "speech covered %",
+    "cuts": "cuts",
+    "cues_crossing_cut": "cues crossing a cut",
+    "cue_edges_off_cut": "edges near a cut, off it",
+    "rule_shot_changes": "shot-change rules %",
 }
+
+
+def _layout_columns(report: dict) -> list[str]:
+    """The layout columns, with the shot-change ones when the media were given."""
+    shots = "shot_changes" in report["settings"]["layout"]
+    return [*LAYOUT_COLUMNS, *(SHOT_FIGURES if shots else ())]
 
 
 def _figure(value: float | None) -> str:
@@ -66,7 +77,8 @@ def _file_label(report: dict, index: int, row: dict) -> str:
 
 
 def _layout_figure(key: str, value: float | None) -> str:
-    return _count(value) if key in COUNT_FIGURES else _figure(value)
+    counted = key in COUNT_FIGURES or (key in SHOT_FIGURES and key != "rule_shot_changes")
+    return _count(value) if counted else _figure(value)
 
 
 def markdown_table(report: dict, metrics: list[str]) -> str:
@@ -80,7 +92,9 @@ def markdown_table(report: dict, metrics: list[str]) -> str:
             f"Layout and timing of the hypothesis: % of cues within each rule; % of time "
             f"within {tolerance:g} s of reference speech, % of reference speech covered.",
             "",
-            *_table(report, report["layout"], list(LAYOUT_COLUMNS), LAYOUT_LABELS, _layout_figure),
+            *_table(
+                report, report["layout"], _layout_columns(report), LAYOUT_LABELS, _layout_figure
+            ),
         ]
     if report["unmatched"]:
         lines.append("")
@@ -104,7 +118,7 @@ def report_csv(report: dict, metrics: list[str]) -> str:
     rows = [*report["files"], {"hyp": "corpus", "ref": "", **report["corpus"]}]
     columns = list(metrics)
     if "layout" in report:
-        columns += LAYOUT_COLUMNS
+        columns += _layout_columns(report)
         layout_rows = [*report["layout"]["files"], report["layout"]["corpus"]]
         rows = [{**row, **layout} for row, layout in zip(rows, layout_rows, strict=True)]
     out = io.StringIO()

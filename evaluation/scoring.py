@@ -22,6 +22,12 @@ from evaluation.metric_names import (
     TIME_PAIRED_METRICS,
     chosen_metrics,
 )
+from evaluation.shot_change_report import (
+    MediaPairingError,
+    media_files,
+    shot_change_report,
+    shot_change_settings,
+)
 from evaluation.subtitle_layout import SPEECH_TOLERANCE, layout_report, layout_settings
 from evaluation.subtitle_metrics import TIME_PAIRING, sacrebleu_signature, score_subtitle_corpus
 from evaluation.text_norm import normalisation_of
@@ -80,11 +86,14 @@ def score_paths(
     use_java: bool | None = None,
     layout: LayoutOptions | None = None,
     language: str | None = None,
+    media: Path | None = None,
 ) -> dict:
     """The report of `hyp` against `ref`; raises UsageError, SubtitleError or CaptionSetError.
     Subtitle reports also hold the hypothesis' layout and timing against `layout`'s
     rules (default: LayoutOptions()), adapted to each file's language: `language`, or the
-    one the reference's script shows (Chinese, Japanese, Korean; else English rules)."""
+    one the reference's script shows (Chinese, Japanese, Korean; else English rules); with
+    `media` (the file, or a folder mirroring `ref`'s) also the shot-change rules against the
+    cuts in the picture."""
     hyp, ref = Path(hyp), Path(ref)
     kinds = (_kind(hyp), _kind(ref))
     if kinds[0] != kinds[1]:
@@ -102,9 +111,18 @@ def score_paths(
             raise UsageError(f"no subtitle file in {hyp} has a counterpart in {ref}")
     else:
         paths, unmatched = [(hyp, ref)], []
-    return _score_subtitle_files(
-        paths, unmatched, metrics, use_java, layout or LayoutOptions(), language
-    )
+    media_paths = None
+    if media is not None:
+        keys = [
+            r.relative_to(ref).with_suffix("").as_posix() if ref.is_dir() else r.stem
+            for _, r in paths
+        ]
+        try:
+            media_paths = media_files(Path(media), keys)
+        except MediaPairingError as error:
+            raise UsageError(str(error)) from None
+    layout = layout or LayoutOptions()
+    return _score_subtitle_files(paths, unmatched, metrics, use_java, layout, language, media_paths)
 
 
 def _score_caption_files(hyp: Path, ref: Path, requested: list[str] | None, use_java: bool) -> dict:
@@ -148,6 +166,7 @@ def _score_subtitle_files(
     use_java: bool,
     layout: LayoutOptions,
     language: str | None = None,
+    media: list[Path] | None = None,
 ) -> dict:
     metrics = _chosen_metrics(requested, SUBTITLE_METRICS, DEFAULT_SUBTITLE_METRICS, "subtitle")
     cue_pairs = [(read_subtitles(hyp), read_subtitles(ref)) for hyp, ref in paths]
@@ -160,6 +179,11 @@ def _score_subtitle_files(
         for (hyp, ref), figures, lang in zip(paths, per_file, languages, strict=True)
     ]
     layout_files, layout_corpus = layout_report(cue_pairs, layout, SPEECH_TOLERANCE, languages)
+    if media is not None:
+        shot_files, shot_corpus = shot_change_report(cue_pairs, media, layout)
+        for figures, shots in zip(layout_files, shot_files, strict=True):
+            figures.update(shots)
+        layout_corpus.update(shot_corpus)
     settings = {
         "mode": "subtitle files",
         "metrics": metrics,
@@ -189,6 +213,8 @@ def _score_subtitle_files(
         "versions": _versions(),
         "layout": layout_settings(layout, SPEECH_TOLERANCE),
     }
+    if media is not None:
+        settings["layout"]["shot_changes"] = shot_change_settings(layout)
     return {
         "corpus": corpus,
         "files": files,

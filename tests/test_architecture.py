@@ -81,6 +81,7 @@ APP_STAGES = (
     "batch_decoding",
     "chinese_text",
     "layout",
+    "cut_timing",
     "language_layout",
     "whisper_loop",
     "subtitle_run",

@@ -28,6 +28,7 @@ from app.web import (
 )
 from app.web_janitor import Janitor
 from data.media import load_audio
+from data.shot_changes import ShotChanges
 from data.subtitles import Cue, read_subtitles, write_subtitles
 from tests.media_factory import (
     make_audio,
@@ -105,8 +106,11 @@ def test_clock_and_cue_rows():
     assert clock(0) == "00:00:00.000"
     assert clock(3723.4567) == "01:02:03.457"
     assert cue_rows([Cue(1.5, 2.25, "two\nlines")]) == [
-        ["00:00:01.500", "00:00:02.250", "two lines"]
+        ["00:00:01.500", "00:00:02.250", "two lines", ""]
     ]
+    cues = [Cue(1.0, 1.917, "One."), Cue(2.0, 3.5, "Two."), Cue(3.6, 4.0, "Three.")]
+    marks = [row[3] for row in cue_rows(cues, ShotChanges(24.0, (2.0, 3.0)))]
+    assert marks == ["ends before a cut", "starts on a cut; a cut at 3.00 s inside", ""]
 
 
 def test_output_folders_are_fresh_and_stale_ones_are_removed(tmp_path):
