@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data.subtitle_rules import LayoutOptions
 from data.media import MEDIA_EXTENSIONS
 from data.shot_change_rules import (
     cut_gap,
@@ -19,6 +18,7 @@ from data.shot_change_rules import (
     snap_window,
 )
 from data.shot_changes import ShotChanges, detect_shot_changes
+from data.subtitle_rules import LayoutOptions
 from data.subtitles import Cue
 
 # Counts, except the share of cues that keep both rules.

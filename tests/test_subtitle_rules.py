@@ -57,4 +57,5 @@ def test_a_cue_is_checked_against_every_rule():
         "max_duration": True,
         "cps": False,
         "gap": False,
+        "marks": True,  # English has no marks rules of its own
     }
