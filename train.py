@@ -291,16 +291,18 @@ def load_examples(config: TrainConfig, process: Process):
 def scratch_config(
     decoder: str, n_vocab: int, width: int, layers: int, dropout: float, backbone: str = "convnet"
 ):
-    """A small model for few-second clips: 3 s of audio (150 positions), 2 frames/s at
-    64 px through the frame trunk pooled to a 2 x 2 grid, one temporal block over frames,
-    and a summary token (the trunk features max-pooled over the frames) for what the
-    picture shows whenever it shows it, such as an object's shape."""
+    """A small model for few-second clips: 3 s of audio (150 positions) plus an audio
+    summary token (the encoder's output averaged over time: how much of each sound, such as
+    how many beeps), 2 frames/s at 64 px through the frame trunk pooled to a 2 x 2 grid, one
+    temporal block over frames, and a frame summary token (the trunk features max-pooled
+    over the frames) for what the picture shows whenever it shows it, such as a shape."""
     heads = max(1, width // 64)
     return ModelConfig(
         n_audio_ctx=150,
         n_audio_state=width,
         n_audio_head=heads,
         n_audio_layer=layers,
+        audio_summary=True,
         n_vocab=n_vocab,
         n_text_ctx=64,
         n_text_state=width,
