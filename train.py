@@ -164,7 +164,9 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     recipe option given again must keep its saved value."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for f in fields(TrainConfig):
-        kwargs = {k: v for k, v in f.metadata.items()}
+        kwargs = dict(f.metadata)
+        if f.default is not None and not isinstance(f.default, bool):
+            kwargs["help"] += f" (default: {f.default})"
         if isinstance(f.default, bool):
             kwargs["action"] = "store_true"
         else:
