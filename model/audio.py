@@ -84,22 +84,37 @@ def encoder_positions(content_frames: int, padding: float | None) -> int:
 
 
 class AudioEncoder(nn.Module):
-    """Whisper's encoder: two convolutions, fixed sinusoidal positions, pre-LN blocks."""
+    """Whisper's encoder: two convolutions, fixed sinusoidal positions, pre-LN blocks.
 
-    def __init__(self, n_mels: int, n_ctx: int, n_state: int, n_head: int, n_layer: int):
+    `summary` (off in the Whisper-compatible default) appends one token per window: the
+    output averaged over the positions, projected and normalised. An average says how much
+    of the window holds each sound, such as how many beeps, which softmax attention over
+    the positions can only learn the hard way: it weights positions to sum to one, so it
+    reads what a sound is, not how often it comes."""
+
+    def __init__(
+        self, n_mels: int, n_ctx: int, n_state: int, n_head: int, n_layer: int, summary=False
+    ):
         super().__init__()
         self.conv1 = nn.Conv1d(n_mels, n_state, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(n_state, n_state, kernel_size=3, stride=2, padding=1)
         self.register_buffer("positional_embedding", sinusoids(torch.arange(n_ctx), n_state))
         self.blocks = nn.ModuleList(EncoderBlock(n_state, n_head) for _ in range(n_layer))
         self.ln_post = nn.LayerNorm(n_state)
+        self.summary_proj = nn.Linear(n_state, n_state) if summary else None
+        self.summary_ln = nn.LayerNorm(n_state) if summary else None
 
     def forward(self, mel: Tensor) -> Tensor:
-        # mel: (B, n_mels, 3000) -> (B, 1500, D), in mel's dtype; the weights may be held
-        # in bfloat16 (model/cpu_precision.py), the input is then cast to it.
+        # mel: (B, n_mels, 3000) -> (B, 1500, D), or (B, 1500 + 1, D) with the summary token
+        # last, in mel's dtype; the weights may be held in bfloat16 (model/cpu_precision.py),
+        # the input is then cast to it.
         x = F.gelu(self.conv1(mel.to(self.conv1.weight.dtype)))
         x = F.gelu(self.conv2(x)).permute(0, 2, 1)  # (B, 1500, D)
         x = x + self.positional_embedding[: x.shape[1]].to(x.dtype)
         for block in self.blocks:
             x = block(x)
-        return self.ln_post(x).to(mel.dtype)
+        x = self.ln_post(x)  # (B, 1500, D)
+        if self.summary_proj is not None:
+            summary = self.summary_ln(self.summary_proj(x.mean(dim=1)))  # (B, D)
+            x = torch.cat([x, summary[:, None]], dim=1)  # (B, 1500 + 1, D)
+        return x.to(mel.dtype)

@@ -29,6 +29,7 @@ class AVCaptioner(nn.Module):
             config.n_audio_state,
             config.n_audio_head,
             config.n_audio_layer,
+            config.audio_summary,
         )
         self.frame_encoder = FrameEncoder(
             config.frame_backbone,
@@ -71,7 +72,7 @@ class AVCaptioner(nn.Module):
         span); frames: (B, F, H, W, 3) uint8; frame_times: (B, F) seconds from the window
         start; frame_mask: (B, F) bool. With every gate at 0 the frames are ignored and the
         ResNet never runs (in training they are used: the gates learn)."""
-        audio = self.encoder(mel[..., : 2 * self.config.n_audio_ctx])  # (B, n_audio_ctx, D)
+        audio = self.encoder(mel[..., : 2 * self.config.n_audio_ctx])  # (B, n_audio_ctx (+ 1), D)
         visual = None
         if frames is not None and frames.shape[1] > 0 and (self.training or self.uses_vision()):
             visual = self.frame_encoder(frames, frame_times, frame_mask)  # (B, F (+ 1), D)
@@ -86,7 +87,7 @@ class AVCaptioner(nn.Module):
         frame_mask: Tensor | None,
     ) -> CrossCache:
         """As `encode`, from cached trunk features feats (B, F, C) (a frozen ResNet)."""
-        audio = self.encoder(mel[..., : 2 * self.config.n_audio_ctx])  # (B, n_audio_ctx, D)
+        audio = self.encoder(mel[..., : 2 * self.config.n_audio_ctx])  # (B, n_audio_ctx (+ 1), D)
         visual = None
         if feats is not None and feats.shape[1] > 0:
             visual = self.frame_encoder.tokens_from_features(feats, frame_times, frame_mask)

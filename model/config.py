@@ -14,6 +14,7 @@ class ModelConfig:
     n_audio_state: int = 384
     n_audio_head: int = 6
     n_audio_layer: int = 4
+    audio_summary: bool = False  # one more audio token: the encoder's output averaged over time
     # Text decoder.
     n_vocab: int = 51864
     n_text_ctx: int = 448

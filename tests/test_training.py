@@ -142,6 +142,12 @@ def test_resume_gives_the_same_weights_as_one_run(tiny_sets, tmp_path):
     for key in whole:
         torch.testing.assert_close(parts[key], whole[key], atol=1e-6, rtol=1e-5)
     assert losses(tmp_path / "parts") == pytest.approx(losses(tmp_path / "whole"), rel=1e-5)
+    # The resumed session took its recipe from OUT/last: the same config as the whole run's.
+    resumed = json.loads((tmp_path / "parts" / "last" / "train_state.json").read_text())
+    whole_state = json.loads((tmp_path / "whole" / "last" / "train_state.json").read_text())
+    assert {k: v for k, v in resumed["config"].items() if k not in train.SESSION_FIELDS} == {
+        k: v for k, v in whole_state["config"].items() if k not in train.SESSION_FIELDS
+    }
     # Training changed the weights (the comparison above is not between two inits).
     init = AVCaptioner(load_model(str(tmp_path / "whole" / "last"), "cpu").model.config)
     assert any(
@@ -150,6 +156,35 @@ def test_resume_gives_the_same_weights_as_one_run(tiny_sets, tmp_path):
         if k.startswith("decoder.")
     )
     assert (tmp_path / "whole" / "curves.png").stat().st_size > 1000 or not _has_matplotlib()
+
+
+def test_train_config_survives_the_checkpoint_and_is_used_on_resume(tiny_sets, tmp_path):
+    """TrainConfig -> OUT/last/train_state.json (JSON, no pickle) -> the same TrainConfig;
+    --resume trains on with it, and refuses a recipe option that differs from it."""
+    out = tmp_path / "run"
+    args = tiny_args(tiny_sets, out, "--max-steps", "4", "--eval-every", "2", "--stop-after", "2",
+                     "--label-smoothing", "0.05", "--seed", "7")  # fmt: skip
+    config = train.parse_config(args)
+    assert (config.max_steps, config.label_smoothing, config.seed) == (4, 0.05, 7)
+    assert config.freeze == "none"  # "auto" is saved resolved
+    assert train.main(args) == 0
+    state = json.loads((out / "last" / "train_state.json").read_text())
+    assert state["step"] == 2
+    assert train.TrainConfig.from_dict(state["config"]) == config
+    assert train.TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert not any(p.suffix in (".pt", ".pkl", ".bin") for p in (out / "last").iterdir())
+    # Resuming with only the output folder: every recipe option comes from the checkpoint,
+    # the session's own (--stop-after) from the command line.
+    resumed = train.parse_config(["--out", str(out), "--resume"])
+    assert resumed == train.TrainConfig(**{**config.to_dict(), "resume": True, "stop_after": None})
+    assert train.parse_config([*args, "--resume"]).lr == config.lr
+    with pytest.raises(SystemExit):
+        train.parse_config(["--out", str(out), "--resume", "--lr", "0.1"])
+    with pytest.raises(ValueError, match="unknown TrainConfig fields"):
+        train.TrainConfig.from_dict({**config.to_dict(), "learning_rate": 1.0})
+    assert train.main(["--out", str(out), "--resume"]) == 0
+    state = json.loads((out / "last" / "train_state.json").read_text())
+    assert state["step"] == 4 and state["config"]["label_smoothing"] == 0.05
 
 
 def _has_matplotlib() -> bool:
