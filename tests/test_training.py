@@ -22,6 +22,7 @@ from data import synthetic
 from data.media import MediaReader
 from data.subtitles import read_subtitles
 from evaluation.subtitle_metrics import score_subtitles
+from model.audio import AudioEncoder
 from model.captioner import AVCaptioner
 from model.checkpoint import load_model, save_checkpoint
 from model.frames import FrameEncoder
@@ -109,6 +110,21 @@ def test_frame_summary_token_pools_present_frames_only():
     assert encoder.token_mask(no_frames).tolist() == [[False] * 6]
     with torch.no_grad():
         assert torch.isfinite(encoder(padded, times, no_frames)).all()
+
+
+def test_audio_summary_token_is_the_time_average_of_the_encoder_output():
+    torch.manual_seed(0)
+    encoder = AudioEncoder(80, 150, 32, 2, 1, summary=True).eval()
+    mel = torch.randn(3, 80, 300)
+    with torch.no_grad():
+        out = encoder(mel)  # (3, 150 + 1, 32)
+        expected = encoder.summary_ln(encoder.summary_proj(out[:, :150].mean(dim=1)))
+        alone = encoder(mel[1:2])
+    assert out.shape == (3, 151, 32)
+    torch.testing.assert_close(out[:, 150], expected)
+    torch.testing.assert_close(alone, out[1:2], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(out[0, 150], out[1, 150])  # it depends on the sound
+    assert AudioEncoder(80, 150, 32, 2, 1)(mel).shape == (3, 150, 32)  # Whisper's: no token
 
 
 def test_sentencepiece_checkpoint_round_trip(tmp_path):
