@@ -74,7 +74,10 @@ def test_good_files_are_done_and_mirror_the_tree(mixed_run):
     written = json.loads((out / "talks/jfk.json").read_text())
     assert written["cues"][0]["start"] == pytest.approx(0.0, abs=0.5)
     # The factory's picture changes colour every second: a cut each second, listed.
-    assert written["shot_changes"] == pytest.approx([float(s) for s in range(1, 11)]) and written["fps"] == 25
+    assert (
+        written["shot_changes"] == pytest.approx([float(s) for s in range(1, 11)])
+        and written["fps"] == 25
+    )
 
 
 def test_each_bad_file_is_one_line_on_stderr_and_exit_1(mixed_run, mixed_folder):
