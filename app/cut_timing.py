@@ -10,8 +10,10 @@ app/layout.py whose times follow the shot-change rules of data/shot_change_rules
    exactly a window away from a cut the speech prevents it from going onto (the speech
    starts before the cut, or ends too close to it); and for an out-time, the gap before
    the next cut when the cue needs more time to be read. Candidates never hide a word
-   (in-time after the first word starts, out-time before the last ends), never move an
-   in-time more than the window before the layout's lead-in, and keep `max_duration`;
+   (in-time after the first word starts, out-time before the last ends; only the gap
+   before a cut may cover the last frames of a word that ends before the cut, finer than
+   the alignment times word ends), never move an in-time more than the window before the
+   layout's lead-in, and keep `max_duration`;
    a dynamic programme over the cues chooses them so that consecutive cues keep
    `min_gap`, at the least cost: a shot-change rule broken costs most, then time missing
    for `min_duration` / `max_cps`, then each second moved.
@@ -86,7 +88,6 @@ class _Rules:
         self.cuts, self.fps, self.options, self.end = list(shots.times), shots.fps, options, end
         self.window = snap_window(options.shot_change_window, shots.fps)
         self.gap = cut_gap(options.min_gap, shots.fps)
-        self.tol = tolerance(shots.fps)
         self.speech = [(word.start, word.end) for word in words]
 
     def in_times(self, start: float, first_word: float, extra=()) -> list[float]:
@@ -119,15 +120,14 @@ class _Rules:
 
 def _retime(cues: list[Cue], spans, rules: _Rules, options: LayoutOptions) -> list[Cue]:
     """The dynamic programme of step 2 (module docstring)."""
-    # best[j]: (cost, chosen (start, end) per cue so far) with the last cue ending at
-    # choice j of its out-times; paths are short tuples, the cues few hundred per file.
+    # (the last cue's out-time, cost so far, the (start, end) of every cue so far): the
+    # cheapest path per out-time of the latest cue; a file has a few hundred cues.
     previous: list[tuple[float, float, tuple]] = [(-math.inf, 0.0, ())]
     for cue, (first_word, last_word) in zip(cues, spans, strict=True):
         needed = _needed(cue, options)
         longest = max(options.max_duration, cue.end - cue.start)
         # Words closer than min_gap share their gap: the layout's edge may cut into them.
         first_word, last_word = max(first_word, cue.start), min(last_word, cue.end)
-        starts = rules.in_times(cue.start, first_word)
         ends = rules.out_times(cue.end, last_word)
         # A cue short of time may take it from either side of a snapped edge.
         starts = rules.in_times(cue.start, first_word, [e - needed for e in ends])

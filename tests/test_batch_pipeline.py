@@ -86,8 +86,14 @@ def test_batch_size_and_workers_do_not_change_the_cues(media, default_model, one
     assert batched == one_at_a_time  # same cues, same times, every file
 
 
-def test_speech_after_silence_is_the_same_speech_later(media, one_at_a_time):
-    early, late = one_at_a_time[media["early"]], one_at_a_time[media["late"]]
+def test_speech_after_silence_is_the_same_speech_later(media, default_model, one_at_a_time):
+    # The factory's picture changes colour every second: a cut each second, which cue
+    # edges near it go onto (here the first cue of late.mp4 starts on the cut at 4 s).
+    assert one_at_a_time[media["late"]][0].start == pytest.approx(LEAD, abs=1e-3)
+    # This test is about the speech alone.
+    off = SubtitleOptions(shot_changes="off")
+    cues = run([media["early"], media["late"]], default_model, 1, 0, off)
+    early, late = cues[media["early"]], cues[media["late"]]
     assert "ask not what your country can do for you" in text(early)
     # The same words; punctuation may differ: decoded with timestamp tokens, the text's
     # commas depend on the lead-in before the voice (0.3 s at the file's start, 0.4 s later).

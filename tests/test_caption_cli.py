@@ -75,8 +75,12 @@ def test_good_files_are_done_and_mirror_the_tree(mixed_run):
         for ext in ("srt", "vtt", "json", "txt"):
             assert (out / f"{stem}.{ext}").exists(), f"{stem}.{ext} missing"
     assert "fellow Americans" in (out / "talks/jfk.txt").read_text()
-    assert json.loads((out / "talks/jfk.json").read_text())["cues"][0]["start"] == pytest.approx(
-        0.0, abs=0.5
+    written = json.loads((out / "talks/jfk.json").read_text())
+    assert written["cues"][0]["start"] == pytest.approx(0.0, abs=0.5)
+    # The factory's picture changes colour every second: a cut each second, listed.
+    assert (
+        written["shot_changes"] == pytest.approx([float(s) for s in range(1, 11)])
+        and written["fps"] == 25
     )
 
 
