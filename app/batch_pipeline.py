@@ -36,6 +36,7 @@ from app.speech import (
     speech_probabilities,
     speech_regions,
 )
+from data.language_rules import rules_for
 from data.media import MediaError, MediaReader, sample_span
 from data.subtitles import Cue, Word
 from model.alignment import align_words
@@ -338,8 +339,13 @@ def _decode_batch(
         rows = [r for r, lang in enumerate(languages) if lang == language]
         index = torch.tensor(rows, device=device)
         group = cross.index_select(index)
-        sot = tok.sot_sequence(language, decoding.task, False)
-        results = decode_with_fallback(model, tok, group, sot, [[] for _ in rows], decoding)
+        sot = tok.sot_sequence(language, decoding.task, False)  # the alignment's
+        # Some languages decode with timestamp tokens (data/language_rules.py says why).
+        timed = rules_for(language).timestamped_decoding and tok.multilingual
+        results = decode_with_fallback(
+            model, tok, group, tok.sot_sequence(language, decoding.task, True) if timed else sot,
+            [[] for _ in rows], replace(decoding, without_timestamps=False) if timed else decoding,
+        )  # fmt: skip
         _return_free_memory()  # the alignment's tensors then reuse beam search's pages
         texts = []  # per row of the group; empty where there is no speech
         for result in results:

@@ -27,6 +27,10 @@ class LanguageRules:
     # Marks removed where a line ends (the break itself shows the pause).
     line_end_drop: str = ""
     error_unit: str = "word"  # what error rates count: "word" (WER) or "character" (CER)
+    # Decode a chunk with Whisper's timestamp tokens (the words are timed by the alignment
+    # either way): without them, base skips sentences of dense Chinese speech in a packed
+    # 25-s chunk (README, Languages).
+    timestamped_decoding: bool = False
 
 
 _SPACED = LanguageRules()
@@ -37,6 +41,7 @@ _CHINESE = LanguageRules(
     full_width_punctuation=True,
     line_end_drop="，。、；：,.;:",
     error_unit="character",
+    timestamped_decoding=True,
 )
 # Japanese and Korean: only the error unit is set (their layout rules are not done yet).
 _CHARACTER_SCORED = LanguageRules(error_unit="character")
