@@ -96,13 +96,20 @@ def decode_batch(
             for r, result in zip(rows, results, strict=True)
         ]
         texts = [_text_tokens(result, decoding, tok) for result in results]
+        rests = [
+            _rest(batch[r], until, text) for r, until, text in zip(rows, spoken, texts, strict=True)
+        ]
+        # A text that ended early is aligned only up to its end; the others over the whole
+        # chunk (the timestamps then decide nothing about the word times).
         frames = [
-            min(content_frames(batch[r]), round((until + ALIGN_MARGIN) * FRAMES_PER_SECOND))
-            for r, until in zip(rows, spoken, strict=True)
+            content_frames(batch[r])
+            if rest is None
+            else min(content_frames(batch[r]), round((until + ALIGN_MARGIN) * FRAMES_PER_SECOND))
+            for r, until, rest in zip(rows, spoken, rests, strict=True)
         ]
         words = time_words(loaded, group, sot, [batch[r] for r in rows], texts, frames)
-        for r, found, until, text in zip(rows, words, spoken, texts, strict=True):
-            outcomes[r] = _outcome(batch[r], found, until if text else 0.0)
+        for r, found, rest in zip(rows, words, rests, strict=True):
+            outcomes[r] = _outcome(batch[r], found, rest)
     return outcomes
 
 
@@ -171,26 +178,31 @@ def _spoken_seconds(result: WindowResult, item: ChunkInput, tok, timestamps: boo
     return min(whole, (stamps[-1] - tok.timestamp_begin) * TIME_PRECISION)
 
 
-def _outcome(item: ChunkInput, words: list[Word], spoken_until: float) -> ChunkOutcome:
+def _rest(item: ChunkInput, spoken_until: float, text: list[int]) -> ChunkInput | None:
+    """The part of the chunk after its decoded text, when the decoding ended early: at
+    least REST_SECONDS of the chunk and REST_SPEECH of detected speech were left unsaid."""
+    if item.attempt is Attempt.ALONE or not text:
+        return None
+    # Each rest is at least REST_SECONDS shorter than its chunk, so continuing ends.
+    if spoken_until < REST_SECONDS or item.seconds - spoken_until < REST_SECONDS:
+        return None
+    rest = item.part(spoken_until, item.seconds, Attempt.REST)
+    if rest is None or _seconds(rest.speech) < REST_SPEECH:
+        return None
+    return rest
+
+
+def _outcome(item: ChunkInput, words: list[Word], rest: ChunkInput | None) -> ChunkOutcome:
     """Words of one decoded chunk, and what of its speech must be decoded again."""
     outcome = ChunkOutcome(words=words)
     if item.attempt is Attempt.ALONE:
         if not words:
             outcome.unheard = list(item.speech)
         return outcome
-    rest = item.part(spoken_until, item.seconds, Attempt.REST) if words else None
-    # Each rest is at least REST_SECONDS shorter than its chunk, so continuing ends.
-    if (
-        rest is not None
-        and spoken_until >= REST_SECONDS
-        and item.seconds - spoken_until >= REST_SECONDS
-        and _seconds(rest.speech) >= REST_SPEECH
-    ):
+    heard = item.speech
+    if rest is not None:
         outcome.again.append(rest)
-        heard = tuple(s for s in item.speech if s[0] < rest.chunk.start)
-        heard = tuple((s, min(e, rest.chunk.start)) for s, e in heard)
-    else:
-        heard = item.speech
+        heard = tuple((s, min(e, rest.chunk.start)) for s, e in heard if s < rest.chunk.start)
     for start, end in unworded_speech(words, heard, ALONE_SECONDS):
         part = item.part(
             item.chunk.to_joined(start) - ALONE_PAD,

@@ -24,6 +24,7 @@ from app.options import SubtitleOptions
 from app.speech_regions import padded_regions, speech_probabilities, speech_regions
 from app.subtitle_run import BatchOptions
 from data.media import SAMPLE_RATE, MediaError, MediaReader, sample_span
+from data.media import decoding as media_rules
 from model.audio import window_mel
 from model.checkpoint import LoadedModel
 from model.named_models import BASE, TINY_EN
@@ -119,7 +120,10 @@ def caption_files_auto(
             groups.setdefault(given, []).append(job)
             continue
         try:
-            language = detect_file_language(job.source, load(BASE), options)
+            # Damaged media are read as far as they go here too; the subtitling pass
+            # reports the damage.
+            with media_rules(on_damage=lambda _path, _note: None):
+                language = detect_file_language(job.source, load(BASE), options)
         except FILE_ERRORS as error:  # one bad file: the rest go on
             line = str(error) if isinstance(error, MediaError) else failure_line(job.source, error)
             summary.failed.append((str(job.source), line))

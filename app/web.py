@@ -362,26 +362,31 @@ def page_layout(line_width, max_cps, max_duration) -> LayoutOptions:
 
 
 def model_summary(loaded: LoadedModel | ModelChoices) -> str:
+    """The line at the top of the page: the model(s), the device and the visual branch."""
     if isinstance(loaded, ModelChoices):
         if len(loaded.names) > 1:
+            shown = loaded.load(loaded.default if loaded.default != AUTO else BASE)
             return (
                 f"**Models** {', '.join(f'`{n}`' for n in loaded.names)} (chosen below; "
                 f"`{AUTO}`: the language is detected by `{BASE}`, English is subtitled by "
                 f"tiny.en, other languages by `{BASE}`) · **default** `{loaded.default}` · "
-                f"**device** `{loaded.load(loaded.default if loaded.default != AUTO else BASE).model.device}`"
+                f"**device** `{shown.model.device}` · **visual branch** "
+                f"{_visual_branch(shown)}"
             )
         loaded = loaded.load(loaded.default)
-    config, model = loaded.model.config, loaded.model
-    fps = f"{config.frames_per_second:g}"
-    if model.uses_vision():
-        visual = f"active ({config.frame_backbone} frames at {fps} fps)"
-    else:
-        visual = f"inactive: gates at 0, audio only ({config.frame_backbone} frames unused)"
+    config = loaded.model.config
     return (
         f"**Model** `{loaded.name}` ({config.decoder} decoder, "
         f"{config.n_audio_layer}+{config.n_text_layer} layers, width {config.n_text_state}) · "
-        f"**device** `{model.device}` · **visual branch** {visual}"
+        f"**device** `{loaded.model.device}` · **visual branch** {_visual_branch(loaded)}"
     )
+
+
+def _visual_branch(loaded: LoadedModel) -> str:
+    config = loaded.model.config
+    if loaded.model.uses_vision():
+        return f"active ({config.frame_backbone} frames at {config.frames_per_second:g} fps)"
+    return f"inactive: gates at 0, audio only ({config.frame_backbone} frames unused)"
 
 
 # ------------------------------------------------------------------------------- the page

@@ -101,10 +101,12 @@ def test_video_without_audio_gives_no_cues(default_model, tmp_path):
 
 def test_audio_only_and_video_give_the_same_cues(default_model, jfk_audio, tmp_path):
     audio_only = subtitle(make_audio(str(tmp_path / "jfk.wav"), jfk_audio, 16000), default_model)
-    with_video = subtitle(
-        make_video(str(tmp_path / "jfk.mkv"), 11.0, audio=jfk_audio), default_model
-    )
-    assert [words(c.text) for c in audio_only] == [words(c.text) for c in with_video]
+    video = make_video(str(tmp_path / "jfk.mkv"), 11.0, audio=jfk_audio)
+    # The factory's picture changes colour every second: cuts, which may move cue edges.
+    picture_off = subtitle(video, default_model, SubtitleOptions(shot_changes="off"))
+    assert [words(c.text) for c in audio_only] == [words(c.text) for c in picture_off]
+    with_cuts = subtitle(video, default_model)
+    assert words(" ".join(c.text for c in with_cuts)) == words(" ".join(c.text for c in audio_only))
 
 
 def test_file_and_array_inputs_give_the_same_mel(jfk_audio, tmp_path):

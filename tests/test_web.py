@@ -317,7 +317,9 @@ def test_page_names_the_model_device_and_visual_branch(server):
     config = httpx.get(f"{server.url}config").json()
     texts = [c["props"].get("value") for c in config["components"] if c["type"] == "markdown"]
     summary = next(text for text in texts if text and "visual branch" in text)
-    assert "`default`" in summary and "**device** `cpu`" in summary and "inactive" in summary
+    # serve.py's default is --model auto: the page names the models it chooses from.
+    assert "**default** `auto`" in summary and "`tiny.en`" in summary and "`base`" in summary
+    assert "**device** `cpu`" in summary and "inactive" in summary
 
 
 # ------------------------------------------------------------ careless and hostile clients
@@ -348,7 +350,7 @@ class RawClient:
         """Ask for /subtitle of an uploaded file; its events come on this client's stream."""
         media = {"path": uploaded, "orig_name": Path(uploaded).name,
                  "meta": {"_type": "gradio.FileData"}}  # fmt: skip
-        body = {"data": [media, ["srt"], 1, 42, 1, 20, 7], "fn_index": self.fn_index,
+        body = {"data": [media, ["srt"], 1, 42, 1, 20, 7, "auto", "auto", "transcribe"], "fn_index": self.fn_index,
                 "session_hash": self.session, "trigger_id": None, "event_data": None}  # fmt: skip
         response = self.http.post(f"{self.url}gradio_api/queue/join", json=body)
         if response.status_code == 200 and self.stream is None:
@@ -426,10 +428,16 @@ def test_queue_is_bounded_shared_per_client_and_abandoned_work_stops(server, cli
                 1,
                 20,
                 7,
+                "auto",
+                "auto",
+                "transcribe",
             ],
             "bad request: Cannot move /etc/passwd",
         ),
-        ([None, ["srt"], "five", 42, 1, 20, 7], "bad request: Could not preprocess input"),
+        (
+            [None, ["srt"], "five", 42, 1, 20, 7, "auto", "auto", "transcribe"],
+            "bad request: Could not preprocess input",
+        ),
     ],
 )
 def test_a_malformed_call_gets_one_line_and_logs_one_line(server, data, reason):
