@@ -81,8 +81,8 @@ def faster_whisper_texts(files: list[Path], mode: str) -> tuple[list[str], float
 SYSTEMS = {
     "avsub": lambda files: avsub_texts(files, ["--model", "tiny.en"]),
     "avsub --no-vad": lambda files: avsub_texts(files, ["--model", "tiny.en", "--no-vad"]),
-    "faster-whisper, sequential": lambda files: faster_whisper_texts(files, "sequential"),
-    "faster-whisper, batched 8": lambda files: faster_whisper_texts(files, "8"),
+    "faster-whisper sequential": lambda files: faster_whisper_texts(files, "sequential"),
+    "faster-whisper batched 8": lambda files: faster_whisper_texts(files, "8"),
 }
 
 
@@ -111,6 +111,7 @@ def main() -> None:
             errors, words = errors + result.errors, words + result.words
             runs += [(path.name, condition, run) for run in result.runs]
         rows.append((name, len(runs), 100 * errors / words, wall))
+        print(f"{name}: {len(runs)} lost runs, WER {100 * errors / words:.2f}%", flush=True)
         for file, condition, run in runs:
             print(f"  {name}: {file} ({condition}) lost: {run}")
     print(f"\n| system | lost runs ({MIN_RUN}+ words) | WER % | wall |")
