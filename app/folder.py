@@ -89,6 +89,27 @@ def output_paths(job: Job, out_dir: Path, formats: tuple[str, ...]) -> list[Path
     return [out_dir / job.relative.with_suffix(f".{fmt}") for fmt in formats]
 
 
+def jobs_to_do(
+    jobs: list[Job],
+    out_dir: Path,
+    formats: tuple[str, ...],
+    overwrite: bool,
+    summary: RunSummary,
+    on_file_done: Callable[[Job, str | None, list], None] | None,
+) -> list[Job]:
+    """The jobs whose outputs are missing (all of them with `overwrite`); the others are
+    counted as skipped in `summary` and reported to on_file_done."""
+    todo = []
+    for job in jobs:
+        if not overwrite and all(t.exists() for t in output_paths(job, out_dir, formats)):
+            summary.skipped.append(job.source)
+            if on_file_done:
+                on_file_done(job, None, [])
+        else:
+            todo.append(job)
+    return todo
+
+
 def _one_by_one(
     sources: list[Path],
     loaded: LoadedModel,
@@ -134,14 +155,7 @@ def caption_files(
     summary = RunSummary()
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)  # left by a run that was killed mid-write
-    todo = []
-    for job in jobs:
-        if not overwrite and all(t.exists() for t in output_paths(job, out_dir, formats)):
-            summary.skipped.append(job.source)
-            if on_file_done:
-                on_file_done(job, None, [])
-        else:
-            todo.append(job)
+    todo = jobs_to_do(jobs, out_dir, formats, overwrite, summary, on_file_done)
     sources = [job.source for job in todo]
     if options.vad and loaded.tokenizer.timestamps:
         results = subtitle_files(sources, loaded, options, batch, on_seconds)

@@ -19,7 +19,7 @@ import torch
 
 from app.chunks import plan_chunks
 from app.file_reading import failure_line
-from app.folder import Job, RunSummary, caption_files, output_paths
+from app.folder import Job, RunSummary, caption_files, jobs_to_do
 from app.options import SubtitleOptions
 from app.speech_regions import padded_regions, speech_probabilities, speech_regions
 from app.subtitle_run import BatchOptions
@@ -105,14 +105,7 @@ def caption_files_auto(
     """caption_files with each file's model chosen by its language. `load(name)` gives a
     named model (loaded once: the caller caches). With --language given, no detection."""
     summary = RunSummary()
-    todo = []
-    for job in jobs:
-        if not overwrite and all(t.exists() for t in output_paths(job, out_dir, formats)):
-            summary.skipped.append(job.source)
-            if on_file_done:
-                on_file_done(job, None, [])
-        else:
-            todo.append(job)
+    todo = jobs_to_do(jobs, out_dir, formats, overwrite, summary, on_file_done)
     groups: dict[str | None, list[Job]] = {}
     given = options.decoding.language
     for job in todo:
