@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.background import LowPriorityCall
 from app.chunks import Chunk, ChunkInput, Span, plan_chunks, read_chunk, speech_inside
 from app.speech_regions import (
     SpeechOptions,
@@ -89,6 +90,8 @@ def read_file_chunks(
     """A file's chunks, ready for the model, then its FileRead (also on failure), with the
     video's cuts when `shot_changes`."""
     n_chunks = 0
+    # The picture is searched for cuts beside the reading and the model, on spare CPU time.
+    cuts = LowPriorityCall(detect_shot_changes, source) if shot_changes else None
     try:
         with MediaReader(source, SAMPLE_RATE, fps=fps, frame_size=frame_size) as reader:
             chunks, speech, duration, whole = read_speech(
@@ -106,8 +109,7 @@ def read_file_chunks(
             for chunk in chunks:
                 yield _chunk_input(index, reader, chunk, with_frames, whole, speech)
                 n_chunks += 1
-        # After the chunks: the model decodes them while the picture is read.
-        shots = detect_shot_changes(source) if shot_changes else None
+        shots = cuts.result() if cuts else None
         yield FileRead(index, n_chunks, duration, speech=speech, shots=shots)
     except MediaError as error:
         yield FileRead(index, n_chunks, 0.0, str(error))

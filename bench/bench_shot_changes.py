@@ -9,9 +9,11 @@
 2. Cues: caption.py with `--shot-changes auto` and `off`, and faster-whisper tiny.en
    (bench/faster_whisper_srt.py), scored by score.py's report with `--media`: cues crossing
    a cut with no speech across it, cue edges near a cut but off it, the layout rules, WER.
-3. Cost: caption.py on a 20-minute 720p video (two minutes at 24 fps, repeated) with and
-   without shot changes, wall and CPU time of the process (the machine is shared: CPU time
-   is the steadier figure), and the detector alone.
+3. Cost: caption.py on two 20-minute 720p videos (two minutes at 24 fps, repeated ten
+   times: panning textures with a cut every 4 s, the worst case, and a recorded talk whose
+   slides change every 25-35 s) with and without shot changes, wall and CPU time of the
+   process, and the detector alone. Build them first with `bench/shot_media.py --out
+   DIR/set --seconds 180 --long-minutes 20`.
 Each system runs as its own process, one after the other.
 """
 
@@ -109,9 +111,9 @@ def main() -> None:
     else:
         results["detection"] = detection_scores(set_dir, names)
         results["systems"] = run_systems(args, names, media, ref)
-    long_video = set_dir / "long_720p.mp4"
-    if not args.no_cost and long_video.exists():
-        results["cost"] = run_cost(args, long_video)
+    long_videos = [set_dir / name for name in ("long_720p.mp4", "talk_720p.mp4")]
+    if not args.no_cost and all(video.exists() for video in long_videos):
+        results["cost"] = {video.stem: run_cost(args, video) for video in long_videos}
     results_path.write_text(json.dumps(results, indent=1) + "\n")
     print_tables(results)
 
@@ -144,7 +146,7 @@ def run_cost(args, long_video: Path) -> dict:
         command = [sys.executable, "caption.py", str(long_video), "--out", str(args.out / "long")]
         timing = run_timed([*command, "--quiet", "--overwrite", "--shot-changes", mode])
         cost.setdefault(mode, []).append(timing)
-        print("long", mode, timing, flush=True)
+        print(long_video.name, mode, timing, flush=True)
     detect = f"from data.shot_changes import detect_shot_changes as d; d({str(long_video)!r})"
     cost["detector alone"] = [run_timed([sys.executable, "-c", detect])]
     return cost
@@ -169,9 +171,9 @@ def print_tables(results: dict) -> None:
             f"| {label} | {row['cues']} | {row['cues_crossing_cut']} | {row['cue_edges_off_cut']} | "
             f"{row['rule_shot_changes']:.1f} | {row['rule_all']:.1f} | {row['wer']:.2f} | {row['wall']:.0f} | {row['cpu']:.0f} |"
         )
-    if "cost" in results:
-        print("\n| 20-minute 720p | wall s | CPU s |\n|---|---|---|")
-        for mode, runs in results["cost"].items():
+    for video, cost in results.get("cost", {}).items():
+        print(f"\n| {video} (20 minutes) | wall s | CPU s |\n|---|---|---|")
+        for mode, runs in cost.items():
             for run in runs:
                 print(f"| {mode} | {run['wall']:.1f} | {run['cpu']:.1f} |")
 

@@ -223,6 +223,61 @@ def repeat_video(source: Path, target: Path, times: int) -> None:
                 out.mux(packet)
 
 
+def slide(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A lecture slide: a title and five lines of text on a light background, (H, W, 3)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = size
+    shade = tuple(int(v) for v in rng.integers(225, 256, 3))
+    image = Image.new("RGB", size, shade)
+    draw = ImageDraw.Draw(image)
+    title = ImageFont.load_default(size=height // 12)
+    body = ImageFont.load_default(size=height // 22)
+    draw.text((width // 16, height // 14), SENTENCES[int(rng.integers(len(SENTENCES)))][:40],
+              font=title, fill=(20, 40, 110))  # fmt: skip
+    for line in range(5):
+        text = "- " + SENTENCES[int(rng.integers(len(SENTENCES)))]
+        draw.text(
+            (width // 12, height // 4 + line * height // 10), text, font=body, fill=(30, 30, 30)
+        )
+    return np.asarray(image, np.float32)
+
+
+def talk_pictures(n_frames: int, slide_starts: list[int], size, seed: int):
+    """Slides changing at `slide_starts` (hard cuts), with the speaker in a small panning
+    inset at the bottom right, as a recorded talk shows: (H, W, 3) uint8 frames."""
+    rng = np.random.default_rng(seed)
+    inset = Shots((size[0] // 4, size[1] // 4), seed)
+    starts, current = set(slide_starts), slide(size, rng)
+    for k in range(n_frames):
+        if k in starts:
+            current = slide(size, rng)
+        image = current.copy()
+        image[-size[1] // 4 :, -size[0] // 4 :] = inset.picture(
+            0, k
+        )  # one long shot of the speaker
+        yield image.astype(np.uint8)
+
+
+def build_talk_video(out: Path, name: str, seconds: float, seed: int, size=(1280, 720)) -> dict:
+    """A recorded talk at 24 fps: slides every 25-35 s, speech throughout."""
+    rng = np.random.default_rng(seed)
+    audio, cues = speech_timeline(seconds, rng)
+    rate = Fraction(24)
+    n_frames = int(seconds * float(rate))
+    cuts, at = [], float(rng.uniform(25, 35))
+    while at < seconds - 1:
+        cuts.append(round(at * float(rate)))
+        at += float(rng.uniform(25, 35))
+    out.mkdir(parents=True, exist_ok=True)
+    frames = talk_pictures(n_frames, cuts, size, seed)
+    write_video(out / f"{name}.mp4", frames, rate, size, np.clip(audio, -1, 1), "veryfast")
+    write_subtitles(cues, out / f"{name}.srt")
+    truth = {"fps": [rate.numerator, rate.denominator], "cuts": cuts, "gradual": []}
+    (out / f"{name}.cuts.json").write_text(json.dumps(truth) + "\n")
+    return {"name": name, "video": f"{name}.mp4", "seconds": seconds, "cuts": len(cuts)}
+
+
 def build_set(out: Path, seconds: float = 120.0) -> list[dict]:
     """The accuracy set: one video per frame rate (skipped when already on disk)."""
     built = []
@@ -248,6 +303,10 @@ def main() -> None:
         copies = round(args.long_minutes / 2)
         repeat_video(args.out / "part_720p.mp4", args.out / "long_720p.mp4", copies)
         print(f"{args.out / 'long_720p.mp4'}: {copies} x 2 minutes of 720p at 24 fps")
+        # The same length of a recorded talk: what decoding skips where the picture is still.
+        build_talk_video(args.out, "talk_part_720p", 120.0, 10)
+        repeat_video(args.out / "talk_part_720p.mp4", args.out / "talk_720p.mp4", copies)
+        print(f"{args.out / 'talk_720p.mp4'}: {copies} x 2 minutes of a 720p talk at 24 fps")
 
 
 if __name__ == "__main__":

@@ -8,16 +8,23 @@ changes the picture a little on each of many frames, so no single step stands ou
 is not a cut; camera motion raises the neighbours' differences along with the frame's, so
 it is not one either. Flashes shorter than `min_shot` give one cut, not two.
 
-Cost: the first pass decodes only the frames other frames refer to (I, P and reference B
-frames; every frame in a stream without B-frames) and compares 64x36 samples read straight
-from their planes; the decoder skips its loop filter, which only smooths block edges a
-thumbnail cannot see. Where a jump falls between two decoded frames with skipped ones in
-between, that stretch alone is decoded again, every frame, to find the cut's frame (most
-encoders put a keyframe on a cut, so this is rare).
+Cost: decoding the picture is nearly all of it, so as little is decoded as the cuts allow.
+First the packets are read without decoding (their sizes) and only the keyframes are
+decoded. A stretch from one keyframe to the next is skipped when its two ends look alike
+and none of its frames is coded anywhere near a keyframe's size (a frame after a cut
+cannot be predicted from the one before, so it costs about as much as a keyframe): a
+static talk or a long shot is not decoded at all. The other stretches are decoded, only
+the frames other frames refer to (I, P and reference B frames; every frame in a stream
+without B-frames), and their 64x36 samples, read straight from the planes, are compared;
+the decoder skips its loop filter, which only smooths block edges a thumbnail cannot see.
+Where a jump falls between two decoded frames with skipped ones in between, that stretch
+alone is decoded again, every frame, to find the cut's frame (most encoders put a
+keyframe on a cut, so this is rare).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -36,6 +43,11 @@ class ShotChangeOptions:
     ratio: float = 3.0  # ... and this many times the mean difference of its neighbours
     neighbours: int = 2  # frames on each side whose differences are the local level
     min_shot: float = 0.25  # seconds: a shot shorter than this is a flash, not a shot
+    # A stretch between two keyframes is not decoded when they differ by less than this
+    # (half the smallest cut) and none of its frames is coded larger than this share of
+    # the smaller keyframe (a frame after a cut is coded about as large as a keyframe).
+    still_jump: float = 6.0
+    cut_frame_size: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -83,33 +95,115 @@ def _open_video(path: str):
     return container, stream
 
 
-def frame_differences(path: str | os.PathLike, options: ShotChangeOptions):
-    """(times (N,), differences (N,), fps) of the reference frames of the best video
-    stream (every frame in streams without B-frames): differences[k] is the mean absolute
-    difference, 0-255, between frame k's thumbnail and frame k-1's (0 for the first).
-    None when the file has no video stream. Frames nothing refers to (most B-frames) are
-    not decoded: a third less decoding (measured); `refine_cut` finds a cut among them."""
-    path = os.fspath(path)
+def _rate(stream) -> float:
+    rate = stream.average_rate or stream.guessed_rate
+    return float(rate) if rate else 25.0
+
+
+def _packets(path: str) -> list[tuple[float, int, bool]]:
+    """(time, size in bytes, is a keyframe) of every packet of the video stream, in
+    display order, read without decoding anything."""
     container, stream = _open_video(path)
     try:
-        if stream is None:
-            return None
-        stream.codec_context.skip_frame = "NONREF"
-        rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else 25.0
-        origin, step = _origin(container), 1.0 / fps
-        width, height = options.thumbnail
-        times, differences, previous = [], [], None
-        for frame in container.decode(stream):  # in display order
-            t = frame.time - origin if frame.time is not None else len(times) * step
-            small = _thumbnail(frame, width, height)
-            differences.append(0.0 if previous is None else float(np.abs(small - previous).mean()))
-            times.append(t)
-            previous = small
-    except av.FFmpegError as err:
-        raise MediaError(path, f"truncated or corrupt video data ({_ffmpeg_reason(err)})") from err
+        origin, base = _origin(container), stream.time_base
+        packets = [
+            (float(packet.pts * base) - origin, packet.size, packet.is_keyframe)
+            for packet in container.demux(stream)
+            if packet.pts is not None and packet.size
+        ]
     finally:
         container.close()
+    return sorted(packets)
+
+
+def _decode(path: str, options: ShotChangeOptions, skip: str, start=0.0, stop=math.inf):
+    """(times, thumbnails) of the frames `skip` lets through ("NONKEY": keyframes only;
+    "NONREF": the frames others refer to) from `start` to `stop`, both included."""
+    container, stream = _open_video(path)
+    try:
+        stream.codec_context.skip_frame = skip
+        origin, tol = _origin(container), 0.25 / _rate(stream)
+        if start > 0:  # to the keyframe at `start` (a hair after it, never the one before)
+            at = round((start + tol + origin) / stream.time_base)
+            container.seek(at, stream=stream, backward=True)
+        times, thumbnails = [], []
+        for frame in container.decode(stream):  # in display order
+            t = (
+                frame.time - origin
+                if frame.time is not None
+                else start + len(times) / _rate(stream)
+            )
+            if t < start - tol:
+                continue
+            times.append(t)
+            thumbnails.append(_thumbnail(frame, *options.thumbnail))
+            if t >= stop - tol:
+                break
+    finally:
+        container.close()
+    return times, thumbnails
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).mean())
+
+
+def spans_to_decode(path: str, options: ShotChangeOptions) -> list[tuple[float, float]]:
+    """The stretches of the video that may hold a cut, from keyframe to keyframe (the
+    module docstring): [(start, stop)], both keyframe times, the last one open-ended."""
+    packets = _packets(path)
+    keys = [(t, size) for t, size, key in packets if key]
+    if len(keys) < 2 or len(keys) == len(packets):  # one long stretch, or all keyframes
+        return [(0.0, math.inf)]
+    times, thumbnails = _decode(path, options, "NONKEY")
+    if len(times) != len(keys):  # keyframe flags and decoded keyframes disagree: all of it
+        return [(0.0, math.inf)]
+    spans: list[list[float]] = []
+    others = iter((t, size) for t, size, key in packets if not key)
+    pending = next(others, None)
+    for i in range(len(keys)):
+        largest = 0
+        end = keys[i + 1][0] if i + 1 < len(keys) else math.inf
+        while pending is not None and pending[0] < end:
+            largest = max(largest, pending[1]) if pending[0] > keys[i][0] else largest
+            pending = next(others, None)
+        still = (
+            i + 1 < len(keys)
+            and _difference(thumbnails[i], thumbnails[i + 1]) < options.still_jump
+            and largest <= options.cut_frame_size * min(keys[i][1], keys[i + 1][1])
+        )
+        if still:
+            continue
+        if spans and spans[-1][1] == keys[i][0]:
+            spans[-1][1] = end
+        else:
+            spans.append([keys[i][0] if i else 0.0, end])
+    return [(start, stop) for start, stop in spans]
+
+
+def frame_differences(path: str | os.PathLike, options: ShotChangeOptions):
+    """(times (N,), differences (N,), fps) of the decoded frames (those `spans_to_decode`
+    keeps, and of them the reference frames: every frame in streams without B-frames):
+    differences[k] is the mean absolute difference, 0-255, between frame k's thumbnail and
+    frame k-1's, 0 for the first frame of each stretch. None when the file has no video
+    stream. Frames nothing refers to (most B-frames) are not decoded: a third less
+    decoding (measured); `refine_cut` finds a cut among them."""
+    path = os.fspath(path)
+    container, stream = _open_video(path)
+    fps = _rate(stream) if stream is not None else 0.0
+    container.close()
+    if stream is None:
+        return None
+    times, differences = [], []
+    try:
+        for start, stop in spans_to_decode(path, options):
+            span_times, thumbnails = _decode(path, options, "NONREF", start, stop)
+            times += span_times
+            differences += [0.0] + [
+                _difference(a, b) for a, b in zip(thumbnails[1:], thumbnails[:-1], strict=True)
+            ]
+    except av.FFmpegError as err:
+        raise MediaError(path, f"truncated or corrupt video data ({_ffmpeg_reason(err)})") from err
     return np.asarray(times), np.asarray(differences), fps
 
 
@@ -118,7 +212,7 @@ def refine_cut(container, stream, after: float, until: float, options: ShotChang
     decoding every frame there (from the keyframe before `after`): where the cut lies
     among frames the first pass skipped."""
     origin, base = _origin(container), stream.time_base
-    tol = 0.25 / float(stream.average_rate or stream.guessed_rate or 25)
+    tol = 0.25 / _rate(stream)
     container.seek(round((after + origin) / base), stream=stream, backward=True)
     width, height = options.thumbnail
     best, previous = (-1.0, until), None

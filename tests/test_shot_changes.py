@@ -69,6 +69,40 @@ def test_hard_cuts_are_found_to_the_frame_and_fades_are_not_cuts(
     assert found.times == pytest.approx([c / float(rate) for c in cuts], abs=1e-3)
 
 
+def still_pictures(shots: list[tuple[int, int]], frames: int):
+    """(H, W, 3) frames of still pictures: `shots` = [(first frame, picture seed)]."""
+    starts = dict(shots)
+    for k in range(frames):
+        if k in starts:
+            cells = np.random.default_rng(starts[k]).integers(20, 236, (9, 16, 3)).astype(np.uint8)
+            picture = np.kron(cells, np.ones((20, 20, 1), np.uint8))
+        yield picture
+
+
+@pytest.mark.parametrize(
+    "shots, cuts",
+    [
+        ([(0, 1), (100, 2), (200, 3)], [100, 200]),  # cuts between keyframes
+        ([(0, 1), (130, 2), (140, 1)], [130, 140]),  # away and back between two keyframes
+    ],
+)
+def test_still_stretches_are_not_decoded_and_cuts_inside_stretches_are_found(tmp_path, shots, cuts):
+    """Keyframes every 48 frames, none at the cuts: stretches whose keyframes show the same
+    picture and hold no large frame are skipped, and the cuts are still found to the frame,
+    also a cut away and back between two keyframes that look alike."""
+    path = tmp_path / "still.mp4"
+    audio = np.zeros(16000 * 12, np.float32)
+    pictures_ = still_pictures(shots, 288)
+    write_video(
+        path, pictures_, Fraction(24), (320, 180), audio, "veryfast", "keyint=48:scenecut=0"
+    )
+    spans = shot_changes.spans_to_decode(str(path), shot_changes.ShotChangeOptions())
+    decoded = sum(min(stop, 12.0) - start for start, stop in spans)
+    assert decoded <= 12.0 * 3 / 6 + 1e-6  # at most 3 of the 6 stretches
+    assert all(any(start < c / 24 <= stop for start, stop in spans) for c in cuts)
+    assert detect_shot_changes(path).frames() == cuts
+
+
 def test_a_file_without_video_has_no_shot_changes(tmp_path):
     from tests.media_factory import make_audio
 
