@@ -53,8 +53,16 @@ def build_from_whisper(
 ) -> AVCaptioner:
     """A new AVCaptioner whose audio encoder and decoder carry the Whisper weights; the
     frame encoder and the visual branch are freshly initialised, gates at 0."""
-    model = AVCaptioner(config, with_frame_trunk)
-    missing, unexpected = model.load_state_dict(whisper_state, strict=False)
+    if with_frame_trunk:
+        model = AVCaptioner(config, with_frame_trunk)
+        missing, unexpected = model.load_state_dict(whisper_state, strict=False)
+    else:
+        # Built without memory, then given Whisper's tensors as they are: drawing ~70M
+        # random weights only to overwrite them took half a second of base's loading.
+        with torch.device("meta"):
+            model = AVCaptioner(config, with_frame_trunk)
+        missing, unexpected = model.load_state_dict(whisper_state, strict=False, assign=True)
+        _initialise_the_rest(model)
     if unexpected:
         raise ValueError(f"unexpected Whisper weights: {', '.join(unexpected[:5])}")
     new_parts = ("frame_encoder.", "visual_")
@@ -62,6 +70,16 @@ def build_from_whisper(
     if not_loaded:
         raise ValueError(f"Whisper weights missing for: {', '.join(not_loaded[:5])}")
     return model
+
+
+def _initialise_the_rest(model: AVCaptioner) -> None:
+    """Every tensor still on the meta device (the visual branch, which Whisper does not
+    have) allocated on the CPU and initialised as in a new model (`reset_parameters`)."""
+    for module in model.modules():
+        own = [*module.parameters(recurse=False), *module.buffers(recurse=False)]
+        if any(tensor.is_meta for tensor in own):
+            module.to_empty(device="cpu", recurse=False)
+            module.reset_parameters()
 
 
 def save_checkpoint(

@@ -168,6 +168,12 @@ class DecoderBlock(nn.Module):
         self.mlp_ln = nn.LayerNorm(n_state)
         self.dropout = nn.Dropout(dropout)
 
+    def reset_parameters(self) -> None:
+        """A new block's own tensors: its visual gates, closed (the sublayers reset their own)."""
+        with torch.no_grad():
+            self.visual_attn_gate.zero_()
+            self.visual_mlp_gate.zero_()
+
     def forward(
         self,
         x: Tensor,
