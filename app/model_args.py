@@ -40,20 +40,27 @@ def load_model_from_args(args: argparse.Namespace, program: str, name: str | Non
 
     try:
         loaded = load_model(name or args.model, args.device, args.tokenizer, captioning_only=True)
-        if loaded.model.device.type == "cpu":
-            fast = not getattr(args, "float32", False)
-            if fast:
-                from model.quantize import quantize_int8
-
-                quantize_int8(loaded.model)
-            from model.cpu_precision import hold_in_bfloat16, native_bfloat16
-
-            if native_bfloat16():
-                hold_in_bfloat16(loaded.model, encoder=fast)
-        return loaded
+        return for_cpu(loaded, fast=not getattr(args, "float32", False))
     except (ValueError, OSError) as error:
         print(f"{program}: cannot load model: {' '.join(str(error).split())}", file=sys.stderr)
         return None
+
+
+def for_cpu(loaded, fast: bool = True):
+    """The CPU settings of the command lines, applied to a loaded model in place: the fast
+    one (int8 decoder layers, bfloat16 where the CPU has it) or float32 (bfloat16 for the
+    encoder's keys and values only). A model on a GPU is left as it is."""
+    if loaded.model.device.type != "cpu":
+        return loaded
+    if fast:
+        from model.quantize import quantize_int8
+
+        quantize_int8(loaded.model)
+    from model.cpu_precision import hold_in_bfloat16, native_bfloat16
+
+    if native_bfloat16():
+        hold_in_bfloat16(loaded.model, encoder=fast)
+    return loaded
 
 
 class ModelCache:

@@ -83,9 +83,9 @@ def main() -> None:
     caption([mixed], args.out / "mixed-tiny", "--format", "srt", "--model", "tiny.en")
     print("| file | language | model | first cue |\n|---|---|---|---|")
     for path in sorted((args.out / "mixed-auto").glob("*.json")):
-        cues = json.loads(path.read_text())
-        first = cues[0] if cues else {"language": "-", "model": "-", "text": ""}
-        print(f"| {path.stem} | {first['language']} | {first['model']} | {first['text']!r} |")
+        output = json.loads(path.read_text())  # {"cues": [...], "language", "model", ...}
+        first = output["cues"][0]["text"] if output["cues"] else ""
+        print(f"| {path.stem} | {output['language']} | {output['model']} | {first!r} |")
     same = (args.out / "mixed-auto" / "jfk.srt").read_bytes() == (
         args.out / "mixed-tiny" / "jfk.srt"
     ).read_bytes()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,12 +58,13 @@ def build_from_whisper(
         model = AVCaptioner(config, with_frame_trunk)
         missing, unexpected = model.load_state_dict(whisper_state, strict=False)
     else:
-        # Built without memory, then given Whisper's tensors as they are: drawing ~70M
-        # random weights only to overwrite them took half a second of base's loading.
-        with torch.device("meta"):
+        # Drawing ~70M random weights only to overwrite them took half a second of base's
+        # loading: the layers are built undrawn, and only what Whisper lacks is drawn.
+        with _undrawn_layers():
             model = AVCaptioner(config, with_frame_trunk)
-        missing, unexpected = model.load_state_dict(whisper_state, strict=False, assign=True)
-        _initialise_the_rest(model)
+        missing, unexpected = model.load_state_dict(whisper_state, strict=False)
+        for owner in dict.fromkeys(key.rpartition(".")[0] for key in missing):
+            model.get_submodule(owner).reset_parameters()
     if unexpected:
         raise ValueError(f"unexpected Whisper weights: {', '.join(unexpected[:5])}")
     new_parts = ("frame_encoder.", "visual_")
@@ -72,14 +74,22 @@ def build_from_whisper(
     return model
 
 
-def _initialise_the_rest(model: AVCaptioner) -> None:
-    """Every tensor still on the meta device (the visual branch, which Whisper does not
-    have) allocated on the CPU and initialised as in a new model (`reset_parameters`)."""
-    for module in model.modules():
-        own = [*module.parameters(recurse=False), *module.buffers(recurse=False)]
-        if any(tensor.is_meta for tensor in own):
-            module.to_empty(device="cpu", recurse=False)
-            module.reset_parameters()
+# torch.nn.init's random fills, which the layers' constructors call.
+_RANDOM_FILLS = ("uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_")
+
+
+@contextmanager
+def _undrawn_layers():
+    """Layers built inside are allocated but not filled with random numbers (as
+    transformers' `no_init_weights` does): for weights that are loaded right after."""
+    saved = {name: getattr(torch.nn.init, name) for name in _RANDOM_FILLS}
+    try:
+        for name in _RANDOM_FILLS:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, fill in saved.items():
+            setattr(torch.nn.init, name, fill)
 
 
 def save_checkpoint(

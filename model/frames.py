@@ -108,11 +108,6 @@ class FrameEncoder(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    def reset_parameters(self) -> None:
-        """A new encoder's own tensors: ImageNet's normalisation (the layers reset their own)."""
-        self.mean.copy_(torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.std.copy_(torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-
     def features(self, frames: Tensor) -> Tensor:
         """frames: (N, H, W, 3) uint8 RGB -> (N, C) pooled trunk features."""
         x = frames.permute(0, 3, 1, 2).float().div(255.0)  # (N, 3, H, W)

@@ -2,7 +2,7 @@
 
 The decoder's Linear layers (except the transformer's per-step square projections, see
 STEP_PROJECTION) get int8 weights, one scale per output channel (activations
-are quantised per batch on the fly), and so does the tied output projection, which reads
+are quantised on the fly, each row on its own: `RowScaled`), and so does the tied output projection, which reads
 the whole 51,864 x D embedding at every decoding step and is the largest single cost of a
 step: int8 reads a quarter of the bytes. The token embedding itself stays float32 for the
 lookups. The audio encoder is not quantised: int8 there saved little time and raised WER,
@@ -61,8 +61,46 @@ def _quantize_decoder(decoder: nn.Module) -> None:
         and not (transformer and STEP_PROJECTION.search(name))
     }
     torch.ao.quantization.quantize_dynamic(decoder, names, dtype=torch.qint8, inplace=True)
+    for parent in list(decoder.modules()):
+        for child_name, child in parent.named_children():
+            if isinstance(child, torch.ao.nn.quantized.dynamic.Linear):
+                setattr(parent, child_name, RowScaled(child))
     if isinstance(decoder, TextDecoder):
         decoder.output_projection = _PackedInBackground(decoder.token_embedding.weight)
+
+
+class RowScaled(nn.Module):
+    """An int8 dynamic Linear whose input rows are each quantised on their own range.
+
+    PyTorch's dynamic Linear quantises its whole input with one scale, from the batch's
+    minimum and maximum, so a window's result depended on the other windows in its batch:
+    a file came out differently alone and in a folder. Here each row x is mapped onto
+    [0, 1], u = (x - lo) / (hi - lo) with its own lo and hi, and one fixed row holding 0
+    and 1 joins the batch, so the scale is always that of [0, 1] and every row uses all of
+    its levels; then W x = (hi - lo) W u + lo W 1."""
+
+    def __init__(self, linear: nn.Module):
+        super().__init__()
+        self.linear = linear
+        weight, bias = linear.weight().dequantize(), linear.bias()  # (out, in), (out,)
+        self.register_buffer("bias", bias.detach().clone() if bias is not None else None)
+        self.register_buffer("row_sums", weight.sum(dim=1))  # W 1, (out,)
+        fence = torch.zeros(1, linear.in_features)
+        fence[0, -1] = 1.0
+        self.register_buffer("fence", fence)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (..., in) -> (..., out)"""
+        rows = x.reshape(-1, x.shape[-1])  # (N, in)
+        lo = rows.amin(dim=1, keepdim=True)  # (N, 1)
+        span = (rows.amax(dim=1, keepdim=True) - lo).clamp_min(1e-12)  # (N, 1)
+        y = self.linear(torch.cat([(rows - lo) / span, self.fence]))[:-1]  # (N, out)
+        if self.bias is not None:
+            y = y - self.bias
+        y = y * span + lo * self.row_sums
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
 def _pack_int8(weight: Tensor) -> nn.Module:
@@ -70,7 +108,7 @@ def _pack_int8(weight: Tensor) -> nn.Module:
     projection = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
     projection.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
     projection.qconfig = PER_CHANNEL
-    return torch.ao.nn.quantized.dynamic.Linear.from_float(projection)
+    return RowScaled(torch.ao.nn.quantized.dynamic.Linear.from_float(projection))
 
 
 class _PackedInBackground(nn.Module):

@@ -42,6 +42,16 @@ def default_model():
 
 
 @pytest.fixture(scope="session")
+def fast_default_model():
+    """tiny.en as caption.py runs it on a CPU by default (int8 decoder layers, bfloat16
+    where the CPU has it)."""
+    from app.model_args import for_cpu
+    from model.checkpoint import load_model
+
+    return for_cpu(load_model("tiny.en", "cpu", captioning_only=True))
+
+
+@pytest.fixture(scope="session")
 def jfk_audio():
     from data.media import load_audio
 
