@@ -157,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     if auto:
         models = ModelCache(args, "caption.py")
         try:  # fail now, not after the first file: base detects, tiny.en does English
-            models(BASE if args.language != "en" else TINY_EN)
+            if args.language is None:
+                models.detector(BASE)
+            else:
+                models(TINY_EN if args.language == "en" else BASE)
         except SystemExit as stop:
             return stop.code
     else:
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             summary = caption_files_auto(
                 jobs, models, args.out, args.formats, options, args.overwrite, on_file_done,
-                batch, on_seconds,
+                batch, on_seconds, models.detector,
             )  # fmt: skip
         except SystemExit as stop:  # a model needed only now could not be loaded
             return stop.code

@@ -107,9 +107,12 @@ def caption_files_auto(
     on_file_done: Callable[[Job, str | None, list], None] | None,
     batch: BatchOptions,
     on_seconds: Callable[[float], None] | None,
+    detector: Callable[[str], LoadedModel] | None = None,
 ) -> RunSummary:
     """caption_files with each file's model chosen by its language. `load(name)` gives a
-    named model (loaded once: the caller caches). With --language given, no detection."""
+    named model (loaded once: the caller caches), `detector(name)` the one that detects
+    (default `load`). With --language given, no detection."""
+    detector = detector or load
     summary = RunSummary()
     todo = jobs_to_do(jobs, out_dir, formats, overwrite, summary, on_file_done)
     groups: dict[str | None, list[Job]] = {}
@@ -122,7 +125,7 @@ def caption_files_auto(
             # Damaged media are read as far as they go here too; the subtitling pass
             # reports the damage.
             with media_rules(on_damage=lambda _path, _note: None):
-                language = detect_file_language(job.source, load(BASE), options)
+                language = detect_file_language(job.source, detector(BASE), options)
         except FILE_ERRORS as error:  # one bad file: the rest go on
             line = str(error) if isinstance(error, MediaError) else failure_line(job.source, error)
             summary.failed.append((str(job.source), line))

@@ -33,14 +33,17 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", help=argparse.SUPPRESS)
 
 
-def load_model_from_args(args: argparse.Namespace, program: str, name: str | None = None):
-    """The LoadedModel the arguments name (or `name`, a named model, for --model auto), or
-    None after printing why it cannot be loaded."""
+def load_model_from_args(
+    args: argparse.Namespace, program: str, name: str | None = None, prepare: bool = True
+):
+    """The LoadedModel the arguments name (or `name`, a named model, for --model auto), in
+    the CPU setting they ask for (`for_cpu`; not with prepare=False), or None after
+    printing why it cannot be loaded."""
     from model.checkpoint import load_model  # imports torch: only once the usage is checked
 
     try:
         loaded = load_model(name or args.model, args.device, args.tokenizer, captioning_only=True)
-        return for_cpu(loaded, fast=not getattr(args, "float32", False))
+        return for_cpu(loaded, fast=not getattr(args, "float32", False)) if prepare else loaded
     except (ValueError, OSError) as error:
         print(f"{program}: cannot load model: {' '.join(str(error).split())}", file=sys.stderr)
         return None
@@ -67,13 +70,33 @@ class ModelCache:
     """Named models loaded on first use and kept (--model auto needs one or two)."""
 
     def __init__(self, args: argparse.Namespace, program: str):
-        self.args, self.program, self.loaded = args, program, {}
+        self.args, self.program, self.loaded, self.prepared = args, program, {}, set()
 
-    def __call__(self, name: str):
-        """The loaded model; SystemExit(2) after printing why it cannot be loaded."""
+    def _load(self, name: str):
         if name not in self.loaded:
-            loaded = load_model_from_args(self.args, self.program, name)
+            loaded = load_model_from_args(self.args, self.program, name, prepare=False)
             if loaded is None:
                 raise SystemExit(2)
             self.loaded[name] = loaded
         return self.loaded[name]
+
+    def __call__(self, name: str):
+        """The model in the CPU setting asked for, for decoding; SystemExit(2) after
+        printing why it cannot be loaded."""
+        loaded = self._load(name)
+        if name not in self.prepared:
+            for_cpu(loaded, fast=not getattr(self.args, "float32", False))
+            self.prepared.add(name)
+        return loaded
+
+    def detector(self, name: str):
+        """The model for language detection alone (one encoder pass and one decoder step a
+        file): its decoder is made int8 only if it decodes later, since packing base's
+        decoder costs more than detecting the language of a few files."""
+        loaded = self._load(name)
+        if name not in self.prepared and loaded.model.device.type == "cpu":
+            from model.cpu_precision import hold_in_bfloat16, native_bfloat16
+
+            if native_bfloat16() and not getattr(self.args, "float32", False):
+                hold_in_bfloat16(loaded.model, encoder=True)  # for_cpu does the same later
+        return loaded
