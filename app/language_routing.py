@@ -2,10 +2,10 @@
 speech, English files are subtitled by tiny.en (faster, and what the English default has
 always written), every other language by base with that language fixed.
 
-Detection reads only the start of a file: voice activity over the first minute (more,
-in steps, when that minute holds no speech), the speech packed as the pipeline packs its
-first chunk, one encoder pass over its first 10 s and one decoder step (Whisper's rule:
-the language of the first window).
+Detection reads only the start of a file: voice activity over blocks of 20 s until 10 s
+of speech are found, the speech packed as the pipeline packs its first chunk, one encoder
+pass over those 10 s (and 2 s of padding, not a whole 30-s window) and one decoder step
+(Whisper's rule: the language of the first speech).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from model.checkpoint import LoadedModel
 from model.named_models import BASE, TINY_EN
 from model.search import detect_language
 
-DETECT_SECONDS = 60.0  # audio read per step while looking for the first speech
+DETECT_SECONDS = 20.0  # audio read per step while looking for the first speech
+DETECT_HOLD_SECONDS = 120.0  # at most this much audio is held while speech is gathered
 DETECT_SPEECH_SECONDS = 10.0  # of the first speech, what the language is detected on
 DETECT_PADDING_SECONDS = 2.0  # of the window's padding encoded after it
 # What reading or detecting one file may raise; the run goes on with the other files.
@@ -38,8 +39,9 @@ FILE_ERRORS = (MediaError, RuntimeError, ValueError, OSError)
 
 
 def first_speech(path: Path, options: SubtitleOptions) -> np.ndarray | None:
-    """The audio of the file's first speech chunk (N,), or None when it has no speech.
-    Reads a minute at a time and holds at most two: a minute without speech is let go."""
+    """The audio of the file's first speech chunk as far as it was read (N,): read in
+    blocks until it holds DETECT_SPEECH_SECONDS of speech, DETECT_HOLD_SECONDS of audio
+    or the file ends; None when the file has no speech. A block without speech is let go."""
     speech_options = options.speech
     block_samples = round(DETECT_SECONDS * SAMPLE_RATE)
     audio, start = np.zeros(0, np.float32), 0.0
@@ -52,15 +54,9 @@ def first_speech(path: Path, options: SubtitleOptions) -> np.ndarray | None:
             regions = []
             if len(audio):
                 regions = speech_regions(speech_probabilities([audio]), duration, speech_options)
-            # Enough speech: a region that ended before what was read, a full chunk of it,
-            # two minutes held, or the end of the file.
             speech = sum(end - begin for begin, end in regions)
             if regions and (
-                ended
-                or len(regions) > 1
-                or regions[-1][1] < duration - 1.0
-                or speech >= speech_options.max_chunk
-                or len(audio) >= 2 * block_samples
+                ended or speech >= DETECT_SPEECH_SECONDS or duration >= DETECT_HOLD_SECONDS
             ):
                 break
             if ended:
