@@ -49,13 +49,15 @@ def load_model_from_args(
         return None
 
 
-def for_cpu(loaded, fast: bool = True):
+def for_cpu(loaded, fast: bool = True, int8_decoder: bool = True):
     """The CPU settings of the command lines, applied to a loaded model in place: the fast
     one (int8 decoder layers, bfloat16 where the CPU has it) or float32 (bfloat16 for the
-    encoder's keys and values only). A model on a GPU is left as it is."""
+    encoder's keys and values only). int8_decoder=False leaves the decoder's layers as
+    they are (for language detection alone; applying it again later adds them). A model
+    on a GPU is left as it is."""
     if loaded.model.device.type != "cpu":
         return loaded
-    if fast:
+    if fast and int8_decoder:
         from model.quantize import quantize_int8
 
         quantize_int8(loaded.model)
@@ -94,9 +96,6 @@ class ModelCache:
         file): its decoder is made int8 only if it decodes later, since packing base's
         decoder costs more than detecting the language of a few files."""
         loaded = self._load(name)
-        if name not in self.prepared and loaded.model.device.type == "cpu":
-            from model.cpu_precision import hold_in_bfloat16, native_bfloat16
-
-            if native_bfloat16() and not getattr(self.args, "float32", False):
-                hold_in_bfloat16(loaded.model, encoder=True)  # for_cpu does the same later
+        if name not in self.prepared:
+            for_cpu(loaded, fast=not getattr(self.args, "float32", False), int8_decoder=False)
         return loaded

@@ -164,8 +164,9 @@ def spans_to_decode(path: str, options: ShotChangeOptions) -> list[tuple[float, 
     for i in range(len(keys)):
         largest = 0
         end = keys[i + 1][0] if i + 1 < len(keys) else math.inf
-        while pending is not None and pending[0] < end:
-            largest = max(largest, pending[1]) if pending[0] > keys[i][0] else largest
+        while pending is not None and pending[0] < end:  # the frames of this stretch
+            if pending[0] > keys[i][0]:
+                largest = max(largest, pending[1])
             pending = next(others, None)
         still = (
             i + 1 < len(keys)
@@ -225,8 +226,9 @@ def refine_cut(container, stream, after: float, until: float, options: ShotChang
             if t < after - tol:
                 continue
             small = _thumbnail(frame, width, height)
-            if previous is not None and float(np.abs(small - previous).mean()) > best[0]:
-                best = (float(np.abs(small - previous).mean()), t)
+            difference = -1.0 if previous is None else _difference(small, previous)
+            if difference > best[0]:
+                best = (difference, t)
             previous = small
             if t >= until - tol:
                 return best[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,15 +54,13 @@ def build_from_whisper(
 ) -> AVCaptioner:
     """A new AVCaptioner whose audio encoder and decoder carry the Whisper weights; the
     frame encoder and the visual branch are freshly initialised, gates at 0."""
-    if with_frame_trunk:
+    # Drawing ~70M random weights only to overwrite them took half a second of base's
+    # loading: for captioning the layers are built undrawn, and only what Whisper lacks is
+    # drawn. (A ResNet trunk initialises itself outside reset_parameters: built as it is.)
+    with nullcontext() if with_frame_trunk else _undrawn_layers():
         model = AVCaptioner(config, with_frame_trunk)
-        missing, unexpected = model.load_state_dict(whisper_state, strict=False)
-    else:
-        # Drawing ~70M random weights only to overwrite them took half a second of base's
-        # loading: the layers are built undrawn, and only what Whisper lacks is drawn.
-        with _undrawn_layers():
-            model = AVCaptioner(config, with_frame_trunk)
-        missing, unexpected = model.load_state_dict(whisper_state, strict=False)
+    missing, unexpected = model.load_state_dict(whisper_state, strict=False)
+    if not with_frame_trunk:
         for owner in dict.fromkeys(key.rpartition(".")[0] for key in missing):
             model.get_submodule(owner).reset_parameters()
     if unexpected:
