@@ -18,6 +18,7 @@ from app.folder import caption_files, find_jobs, media_seconds, write_failure_re
 from app.layout_args import add_layout_arguments, layout_options_from_args
 from app.model_args import ModelCache, add_model_arguments, load_model_from_args
 from app.options import SubtitleOptions
+from app.screen_terms import VISUAL_CONTEXT_MODES
 from app.subtitle_run import BatchOptions, unheard_line
 from data.media import MEDIA_EXTENSIONS
 from data.shot_changes import SHOT_CHANGE_MODES
@@ -85,6 +86,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="auto: find the video's cuts and time cues to them (in-times on a cut, out-times "
         "the gap before it, none across a cut without speech); off: ignore the picture "
         "(default auto; --no-vad ignores the cuts)",
+    )
+    parser.add_argument(
+        "--visual-context",
+        choices=VISUAL_CONTEXT_MODES,
+        default="auto",
+        help="auto: read the text on screen (OCR) and decode the speech with the terms shown "
+        "around it, so names and jargon are spelled as on the slide; off: sound only "
+        "(default auto; --no-vad ignores the screen)",
     )
     parser.add_argument(
         "--language",
@@ -181,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         fps=args.fps,
         chinese=args.chinese,
         shot_changes=args.shot_changes,
+        visual_context=args.visual_context,
     )
     found = find_jobs(args.inputs, args.extensions) if args.extensions else find_jobs(args.inputs)
     all_jobs, problems = found

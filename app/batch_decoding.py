@@ -17,6 +17,7 @@ import torch
 
 from app.chunks import Attempt, ChunkInput, Span
 from app.memory import return_free_memory
+from app.screen_terms import Prompt, build_prompt, context_helped, ranked_terms
 from app.word_timing import time_words, unworded_speech
 from data.subtitles import Word
 from model.audio import (
@@ -59,6 +60,8 @@ class ChunkOutcome:
     words: list[Word] = field(default_factory=list)  # in media seconds
     again: list[ChunkInput] = field(default_factory=list)  # parts to decode again
     unheard: list[Span] = field(default_factory=list)  # speech with no word, decoded alone
+    # (start, end, terms): the on-screen terms the words from start to end were decoded with
+    screen_terms: list[tuple[float, float, tuple[str, ...]]] = field(default_factory=list)
 
 
 def content_frames(item: ChunkInput) -> int:
@@ -89,7 +92,8 @@ def decode_batch(
         rows = [r for r, item in enumerate(batch) if languages[item.file] == language]
         group = cross.index_select(torch.tensor(rows, device=model.device))
         sot = tok.sot_sequence(language, decoding.task, timestamps)
-        results = decode_with_fallback(model, tok, group, sot, [[] for _ in rows], decoding)
+        prompts = [_screen_prompt(batch[r], tok, language) for r in rows]
+        results = _decode_with_screen(model, tok, group, sot, prompts, decoding)
         return_free_memory()  # the alignment's tensors then reuse beam search's pages
         spoken = [
             _spoken_seconds(result, batch[r], tok, timestamps)
@@ -108,9 +112,56 @@ def decode_batch(
             for r, until, rest in zip(rows, spoken, rests, strict=True)
         ]
         words = time_words(loaded, group, sot, [batch[r] for r in rows], texts, frames)
-        for r, found, rest in zip(rows, words, rests, strict=True):
+        for r, found, rest, prompt in zip(rows, words, rests, prompts, strict=True):
             outcomes[r] = _outcome(batch[r], found, rest)
+            if prompt is not None and found:
+                outcomes[r].screen_terms = [(found[0].start, found[-1].end, prompt.terms)]
     return outcomes
+
+
+def _screen_prompt(item: ChunkInput, tok, language: str) -> Prompt | None:
+    """The on-screen terms a chunk is decoded with; None when there are none."""
+    if not item.screen:
+        return None
+    prompt = build_prompt(ranked_terms(item.screen, tok, language), tok)
+    return prompt if prompt.terms else None
+
+
+def _decode_with_screen(model, tok, cross: CrossCache, sot: list[int],
+                        prompts: list[Prompt | None], decoding: DecodingOptions):  # fmt: skip
+    """Decode each window with its on-screen terms as the prompt; a window whose prompted
+    text did not help (see app.screen_terms.context_helped) is decoded again without them,
+    and its prompt is set to None in `prompts`. Windows with and without a prompt are
+    decoded apart, so a window without one decodes as it would with no text on screen (a
+    prompt in the batch would pad the others' rows)."""
+    results: list = [None] * len(prompts)
+    prompted = [i for i, prompt in enumerate(prompts) if prompt is not None]
+    plain = [i for i, prompt in enumerate(prompts) if prompt is None]
+    for rows, tokens in (
+        (plain, [[] for _ in plain]),
+        (prompted, [prompts[i].tokens for i in prompted]),
+    ):
+        if rows:
+            decoded = decode_with_fallback(model, tok, _rows(cross, rows), sot, tokens, decoding)
+            for i, result in zip(rows, decoded, strict=True):
+                results[i] = result
+    limit = decoding.compression_ratio_threshold
+    again = [
+        i
+        for i in prompted
+        if not context_helped(results[i].text, prompts[i], results[i].compression_ratio, limit)
+    ]
+    if again:
+        empty = [[] for _ in again]
+        for i, result in zip(again, decode_with_fallback(model, tok, _rows(cross, again), sot,
+                                                         empty, decoding), strict=True):  # fmt: skip
+            results[i], prompts[i] = result, None
+    return results
+
+
+def _rows(cross: CrossCache, rows: list[int]) -> CrossCache:
+    device = cross.audio[0][0].device
+    return cross.index_select(torch.tensor(rows, device=device))
 
 
 def _encode(

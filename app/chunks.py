@@ -116,6 +116,7 @@ class ChunkInput:
     frames: torch.Tensor | None = None  # (F, S, S, 3) uint8, only for the visual branch
     frame_times: torch.Tensor | None = None  # (F,) seconds on the joined clock
     attempt: Attempt = Attempt.FIRST
+    screen: tuple[str, ...] = ()  # lines of text on screen during the chunk or just before
 
     @property
     def seconds(self) -> float:
@@ -137,7 +138,7 @@ class ChunkInput:
             if min(e, chunk.end) > max(s, chunk.start)
         )
         audio = self.audio[first:stop]
-        return ChunkInput(self.file, chunk, audio, speech, frames, times, attempt)
+        return ChunkInput(self.file, chunk, audio, speech, frames, times, attempt, self.screen)
 
 
 def speech_inside(speech: list[Span], chunk: Chunk) -> tuple[Span, ...]:

@@ -2,7 +2,8 @@
 
 The file is read forward only, twice when it is long: a first pass runs the speech detector
 over the audio block by block, a second reads just the chunks' audio (and frames when the
-visual branch is used). A short file's audio is kept from the first pass instead, so it is
+visual branch is used), with the text on screen around each (read beside the first pass).
+A short file's audio is kept from the first pass instead, so it is
 decoded once. Memory stays flat however long the file is.
 """
 
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.background import LowPriorityCall
+from app.background import BackgroundCall, LowPriorityCall
 from app.chunks import Chunk, ChunkInput, Span, plan_chunks, read_chunk, speech_inside
+from app.screen_terms import content_lines, lines_for
 from app.speech_regions import (
     SpeechOptions,
     padded_regions,
@@ -24,6 +26,7 @@ from app.speech_regions import (
     speech_regions,
 )
 from data.media import SAMPLE_RATE, MediaError, MediaReader
+from data.screen_text import ScreenLine, read_screen_text
 from data.shot_changes import ShotChanges, detect_shot_changes
 
 VAD_BLOCK_SECONDS = 120.0  # audio read per step of the speech detector
@@ -86,17 +89,22 @@ def read_file_chunks(
     fps: float,
     frame_size: int,
     shot_changes: bool = False,
+    screen_text: bool = False,
 ) -> Iterator[ChunkInput | FileRead]:
-    """A file's chunks, ready for the model, then its FileRead (also on failure), with the
-    video's cuts when `shot_changes`."""
+    """A file's chunks, ready for the model (with the text on screen around each when
+    `screen_text`), then its FileRead (also on failure), with the video's cuts when
+    `shot_changes`."""
     n_chunks = 0
     # The picture is searched for cuts beside the reading and the model, on spare CPU time.
     cuts = LowPriorityCall(detect_shot_changes, source) if shot_changes else None
+    # The text on screen is read while the speech is found: the chunks wait for it.
+    reading = BackgroundCall(read_screen_text, source) if screen_text else None
     try:
         with MediaReader(source, SAMPLE_RATE, fps=fps, frame_size=frame_size) as reader:
             chunks, speech, duration, whole = read_speech(
                 reader, speech_options, KEEP_AUDIO_SECONDS
             )
+        lines = _content_lines(reading)
         # A second forward pass reads only the chunks: the audio of a long file is never
         # held whole, and a short file's is not decoded twice.
         second_pass = whole is None or with_frames
@@ -107,7 +115,7 @@ def read_file_chunks(
         )
         with opened as reader:
             for chunk in chunks:
-                yield _chunk_input(index, reader, chunk, with_frames, whole, speech)
+                yield _chunk_input(index, reader, chunk, with_frames, whole, speech, lines)
                 n_chunks += 1
         shots = cuts.result() if cuts else None
         yield FileRead(index, n_chunks, duration, speech=speech, shots=shots)
@@ -117,6 +125,16 @@ def read_file_chunks(
         yield FileRead(index, n_chunks, 0.0, failure_line(source, error))
 
 
+def _content_lines(reading: BackgroundCall | None) -> list[ScreenLine]:
+    """The lines of text on screen worth decoding with; none when the video could not be
+    read (the sound may still be)."""
+    try:
+        screen = reading.result() if reading else None
+    except MediaError:
+        return []
+    return content_lines(screen) if screen else []
+
+
 def _chunk_input(
     index: int,
     reader: MediaReader | None,
@@ -124,6 +142,9 @@ def _chunk_input(
     with_frames: bool,
     whole: np.ndarray | None,
     speech: list[Span],
+    lines: list[ScreenLine],
 ) -> ChunkInput:
     audio, frames, times = read_chunk(reader, chunk, with_frames, whole)
-    return ChunkInput(index, chunk, audio, speech_inside(speech, chunk), frames, times)
+    inside = speech_inside(speech, chunk)
+    screen = lines_for(lines, chunk.start, chunk.end)
+    return ChunkInput(index, chunk, audio, inside, frames, times, screen=screen)

@@ -21,3 +21,5 @@ class SubtitleOptions:
     fps: float | None = None  # frames per second for the visual tokens; None: the model's
     chinese: str = "simplified"  # Chinese subtitles' script: simplified, traditional or as-is
     shot_changes: str = "auto"  # "auto": cue times follow the video's cuts; "off": ignore them
+    # "auto": text on screen (OCR) is decoding context where a video shows any; "off": never
+    visual_context: str = "auto"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -77,6 +77,22 @@ def file_details(result: FileResult, damage: str | None = None) -> dict:
     return details
 
 
+def with_screen_terms(
+    cues: list[Cue], decoded: list[tuple[float, float, tuple[str, ...]]]
+) -> list[Cue]:
+    """Each cue with the on-screen terms of the decodings its words came from."""
+    if not decoded:
+        return cues
+    marked = []
+    for cue in cues:
+        terms: list[str] = []
+        for start, end, given in decoded:
+            if start < cue.end and end > cue.start:
+                terms.extend(t for t in given if t not in terms)
+        marked.append(replace(cue, screen_terms=tuple(terms)))
+    return marked
+
+
 def unheard_line(source: Path | str, spans: list[tuple[float, float]]) -> str:
     """One line naming the stretches of detected speech that got no words."""
     times = ", ".join(f"{start:.1f}-{end:.1f} s" for start, end in spans)
@@ -89,6 +105,7 @@ class FileProgress:
     def __init__(self) -> None:
         self.words: list[Word] = []
         self.unheard: list[Span] = []
+        self.screen_terms: list[tuple[float, float, tuple[str, ...]]] = []
         self.outstanding = 0  # chunks handed to the model and not yet decoded
         self.reported = 0.0  # media seconds already passed to on_seconds
         self.read: FileRead | None = None  # set when its reader has sent every chunk
@@ -101,6 +118,7 @@ class FileProgress:
     def add(self, outcome: ChunkOutcome) -> None:
         self.words.extend(outcome.words)
         self.unheard.extend(outcome.unheard)
+        self.screen_terms.extend(outcome.screen_terms)
 
 
 def subtitle_files(
@@ -120,8 +138,9 @@ def subtitle_files(
 
     def read(index: int, source: Path):
         shots = options.shot_changes == "auto"
+        screen = options.visual_context == "auto"
         return read_file_chunks(
-            index, source, options.speech, with_frames, fps, config.frame_size, shots
+            index, source, options.speech, with_frames, fps, config.frame_size, shots, screen
         )
 
     if batch.workers > 0:
@@ -153,6 +172,7 @@ def subtitle_files(
         cues = layout_language_words(
             words, written, options.layout, options.chinese, read_.duration, read_.shots
         )
+        cues = with_screen_terms(cues, progress.screen_terms)
         unheard = sorted(progress.unheard)
         return FileResult(
             index,

@@ -29,6 +29,7 @@ from gradio.utils import get_upload_folder
 
 from app.cut_timing import cut_marks
 from app.options import SubtitleOptions
+from app.screen_terms import VISUAL_CONTEXT_MODES
 from app.subtitle_run import (
     BatchOptions,
     FileResult,
@@ -64,7 +65,7 @@ from model.tokenizer import LANGUAGES
 
 DEFAULT_DOWNLOADS = ["srt", "vtt", "json"]
 SCORE_FILE_TYPES = [f".{fmt}" for fmt in READABLE_FORMATS]
-CUE_HEADERS = ["start", "end", "text", "shot change"]
+CUE_HEADERS = ["start", "end", "text", "shot change", "on-screen terms"]
 TASKS = ("transcribe", "translate")
 
 
@@ -178,12 +179,14 @@ def clock(seconds: float) -> str:
 def cue_rows(
     cues: list[Cue], shots: ShotChanges | None = None, layout: LayoutOptions | None = None
 ) -> list[list[str]]:
-    """The cue table: times, text on one line, and how the cue meets the video's cuts."""
+    """The cue table: times, text on one line, how the cue meets the video's cuts, and the
+    on-screen terms its words were decoded with."""
     marks = cut_marks(cues, shots, layout or LayoutOptions())
     return [
-        [clock(cue.start), clock(cue.end), cue.text.replace("\n", " "), mark]
+        [clock(cue.start), clock(cue.end), cue.text.replace("\n", " "), mark,
+         ", ".join(cue.screen_terms)]
         for cue, mark in zip(cues, marks, strict=True)
-    ]
+    ]  # fmt: skip
 
 
 def write_downloads(
@@ -280,6 +283,9 @@ def subtitle_status(
         status += " **Warning:** " + unheard_line(name, result.unheard) + "."
     if result.shots is not None:
         status += f" {len(result.shots.times)} shot changes; cue times follow them."
+    guided = sum(1 for cue in result.cues if cue.screen_terms)
+    if guided:
+        status += f" Text on screen guided {guided} cue{'s' if guided != 1 else ''}."
     if damage:
         status += f" **`{name}` is {damage}**; the subtitles cover what could be read."
     return status
@@ -411,8 +417,9 @@ def build_app(
     )
 
     def request_options(
-        beam_size, line_width, fps, max_cps, max_duration, model_name, language, task
-    ) -> SubtitleOptions:
+        beam_size, line_width, fps, max_cps, max_duration, model_name, language, task,
+        visual_context=None,
+    ) -> SubtitleOptions:  # fmt: skip
         try:
             beam = int(beam_size) if beam_size is not None else 5
             fps = float(fps) if fps else None
@@ -427,9 +434,14 @@ def build_app(
             raise RequestError(f"unknown language {language!r}")
         if task is not None and task not in TASKS:
             raise RequestError(f"unknown task {task!r}")
+        visual_context = visual_context or VISUAL_CONTEXT_MODES[0]
+        if visual_context not in VISUAL_CONTEXT_MODES:
+            raise RequestError(f"unknown visual context {visual_context!r}")
         layout = page_layout(line_width, max_cps, max_duration)
         decoding = DecodingOptions(beam_size=beam, language=language, task=task or TASKS[0])
-        return SubtitleOptions(decoding=decoding, layout=layout, fps=fps)
+        return SubtitleOptions(
+            decoding=decoding, layout=layout, fps=fps, visual_context=visual_context
+        )
 
     rules = LayoutOptions()
 
@@ -445,6 +457,7 @@ def build_app(
         model_name=None,
         language=None,
         task=None,
+        visual_context=None,
         progress=gr.Progress(),  # noqa: B008
     ):
         """Subtitle a video or audio file: the video with its subtitles, cues, downloads."""
@@ -466,8 +479,9 @@ def build_app(
 
         try:
             options = request_options(
-                beam_size, line_width, fps, max_cps, max_duration, model_name, language, task
-            )
+                beam_size, line_width, fps, max_cps, max_duration, model_name, language, task,
+                visual_context,
+            )  # fmt: skip
             result, player_vtt, downloads, damage = subtitle_upload(
                 media, models, options, limits, outputs, formats, report, still_wanted, model_name
             )
@@ -538,6 +552,11 @@ def build_app(
                     task = gr.Radio(
                         list(TASKS), value=TASKS[0], label="Task (translate: English subtitles)"
                     )
+                    visual_context = gr.Radio(
+                        list(VISUAL_CONTEXT_MODES), value=VISUAL_CONTEXT_MODES[0],
+                        label="Text on screen as context (auto: where the video shows text)",
+                        elem_id="visual-context",
+                    )  # fmt: skip
                     beam_size = gr.Slider(1, 10, value=5, step=1, label="Beam size (1 = greedy)")
                     line_width = gr.Slider(
                         20,
@@ -569,7 +588,7 @@ def build_app(
                         label="Cues",
                         interactive=False,
                         wrap=True,
-                        column_widths=["15%", "15%", "45%", "25%"],
+                        column_widths=["12%", "12%", "40%", "16%", "20%"],
                         elem_id="cue-table",
                     )
                     downloads = gr.File(
@@ -592,6 +611,7 @@ def build_app(
                     model_name,
                     language,
                     task,
+                    visual_context,
                 ],  # fmt: skip
                 outputs=[video, status, cues, downloads],
                 api_name="subtitle",

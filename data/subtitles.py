@@ -41,6 +41,7 @@ class Cue:
     start: float
     end: float
     text: str
+    screen_terms: tuple[str, ...] = ()  # on-screen terms its words were decoded with
 
 
 @dataclass(frozen=True)
@@ -87,15 +88,22 @@ def _as_ssafile(cues: list[Cue]) -> pysubs2.SSAFile:
     return subs
 
 
+def _json_row(cue: Cue) -> dict:
+    row = {"start": cue.start, "end": cue.end, "text": cue.text}
+    if cue.screen_terms:
+        row["screen_terms"] = list(cue.screen_terms)
+    return row
+
+
 def format_subtitles(cues: list[Cue], fmt: str, details: dict | None = None) -> str:
     """The text of a subtitle file in `fmt` ("srt", "vtt", "json" or "txt"). JSON is
-    {"cues": [{"start", "end", "text"}...], **details}: what the run found about the file
+    {"cues": [{"start", "end", "text"[, "screen_terms"]}...], **details}: what the run found about the file
     (details are JSON-ready values) travels with its cues."""
     fmt = fmt.lower()
     if fmt in ("srt", "vtt"):
         return _as_ssafile(cues).to_string(fmt)
     if fmt == "json":
-        rows = [{"start": cue.start, "end": cue.end, "text": cue.text} for cue in cues]
+        rows = [_json_row(cue) for cue in cues]
         return json.dumps({"cues": rows, **(details or {})}, ensure_ascii=False, indent=1) + "\n"
     if fmt == "txt":
         return "".join(" ".join(cue.text.split()) + "\n" for cue in cues)

@@ -106,8 +106,10 @@ def test_clock_and_cue_rows():
     assert clock(0) == "00:00:00.000"
     assert clock(3723.4567) == "01:02:03.457"
     assert cue_rows([Cue(1.5, 2.25, "two\nlines")]) == [
-        ["00:00:01.500", "00:00:02.250", "two lines", ""]
+        ["00:00:01.500", "00:00:02.250", "two lines", "", ""]
     ]
+    shown = cue_rows([Cue(0.0, 1.0, "Kubernetes pods.", ("Kubernetes", "nodeAffinity"))])
+    assert shown[0][4] == "Kubernetes, nodeAffinity"
     cues = [Cue(1.0, 1.917, "One."), Cue(2.0, 3.5, "Two."), Cue(3.6, 4.0, "Three.")]
     marks = [row[3] for row in cue_rows(cues, ShotChanges(24.0, (2.0, 3.0)))]
     assert marks == ["ends before a cut", "starts on a cut; a cut at 3.00 s inside", ""]
@@ -350,7 +352,7 @@ class RawClient:
         """Ask for /subtitle of an uploaded file; its events come on this client's stream."""
         media = {"path": uploaded, "orig_name": Path(uploaded).name,
                  "meta": {"_type": "gradio.FileData"}}  # fmt: skip
-        body = {"data": [media, ["srt"], 1, 42, 1, 20, 7, "auto", "auto", "transcribe"], "fn_index": self.fn_index,
+        body = {"data": [media, ["srt"], 1, 42, 1, 20, 7, "auto", "auto", "transcribe", "auto"], "fn_index": self.fn_index,
                 "session_hash": self.session, "trigger_id": None, "event_data": None}  # fmt: skip
         response = self.http.post(f"{self.url}gradio_api/queue/join", json=body)
         if response.status_code == 200 and self.stream is None:
@@ -431,11 +433,12 @@ def test_queue_is_bounded_shared_per_client_and_abandoned_work_stops(server, cli
                 "auto",
                 "auto",
                 "transcribe",
+                "auto",
             ],
             "bad request: Cannot move /etc/passwd",
         ),
         (
-            [None, ["srt"], "five", 42, 1, 20, 7, "auto", "auto", "transcribe"],
+            [None, ["srt"], "five", 42, 1, 20, 7, "auto", "auto", "transcribe", "auto"],
             "bad request: Could not preprocess input",
         ),
     ],

@@ -1,0 +1,190 @@
+"""Text on screen (slides, lower-thirds, code, names) read with rapidocr, each line kept with
+the times it is visible.
+
+Only keyframes are decoded, and the frames coded about as large as one: encoders put a
+keyframe at least every GOP (250 frames in x264) and on most cuts, and a frame after a cut
+that is not a keyframe cannot be predicted from the one before, so it is coded as large.
+Decoding nothing else costs a small share of decoding the video. A keyframe is read (OCR) only when
+its picture differs from the last one read, so a static talk is read once a slide. A line
+is visible from the first read keyframe that shows it to the first read keyframe that no
+longer does (or the end of the video).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from data.media import MediaError, _ffmpeg_reason, _open, _origin, _stream_end, _streams
+from data.shot_changes import _open_video, _packets, _rate, _thumbnail
+
+# OCR reads frames scaled down to at most this many pixels on the longer side (rapidocr's
+# detector works at about this size anyway; text smaller than ~12 px there is not read).
+READ_SIDE = 1280
+# A keyframe is read again when this share of its thumbnail's samples changed by more than
+# CHANGE_LEVEL (0-255) since the last read one: one new line on a slide is enough.
+CHANGE_SHARE = 0.002
+CHANGE_LEVEL = 24
+CHANGE_THUMBNAIL = (192, 108)  # (width, height) of the thumbnails compared
+MIN_READ_GAP = 1.0  # seconds between reads at least (an all-keyframe video is not read at 25 fps)
+# A frame coded at least this share of the keyframe before it is a picture change too.
+CHANGE_FRAME_SIZE = 0.3
+MIN_CONFIDENCE = 0.8  # rapidocr's recognition score below which a line is dropped
+
+
+@dataclass(frozen=True)
+class ScreenLine:
+    """One line of text on screen: visible from `start` to `end` (seconds from the file's
+    time 0); `box` is (left, top, right, bottom) as shares of the picture's width/height."""
+
+    text: str
+    start: float
+    end: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class ScreenText:
+    """Every line of text read in a video, and how many distinct pictures were read."""
+
+    lines: tuple[ScreenLine, ...]
+    pictures: int
+    duration: float
+
+    def visible(self, start: float, end: float) -> list[ScreenLine]:
+        """The lines on screen at some time between `start` and `end`."""
+        return [line for line in self.lines if line.start < end and line.end > start]
+
+
+_engine = None
+_engine_lock = threading.Lock()
+
+
+def _ocr():
+    """One rapidocr engine per process (its ONNX sessions are thread-safe to run), created
+    on first use: importing it costs ~0.6 s that a run without pictures should not pay."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            from rapidocr import RapidOCR
+
+            # The angle classifier is off: slides and captions are upright.
+            _engine = RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False})
+        return _engine
+
+
+def read_lines(picture: np.ndarray) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """(text, box as shares of the picture) of each line rapidocr reads in an RGB picture
+    (H, W, 3) uint8, top to bottom."""
+    height, width = picture.shape[:2]
+    result = _ocr()(picture)
+    if result.txts is None:
+        return []
+    lines = []
+    for text, score, box in zip(result.txts, result.scores, result.boxes, strict=True):
+        text = " ".join(text.split())
+        if score < MIN_CONFIDENCE or not text:
+            continue
+        xs, ys = box[:, 0], box[:, 1]
+        lines.append(
+            (text, (xs.min() / width, ys.min() / height, xs.max() / width, ys.max() / height))
+        )
+    return sorted(lines, key=lambda line: (line[1][1], line[1][0]))
+
+
+def _pictures(path: str) -> Iterator[tuple[float, av.VideoFrame]]:
+    """The video's keyframes, and the other frames coded about as large as a keyframe (a
+    picture change the encoder did not make a keyframe), in time order."""
+    packets = _packets(path)
+    extra, key_size = [], None
+    for t, size, is_key in packets:
+        if is_key:
+            key_size = size
+        elif key_size and size >= CHANGE_FRAME_SIZE * key_size:
+            extra.append(t)
+    container, stream = _open_video(path)
+    seeker, seek_stream = _open_video(path) if extra else (None, None)
+    try:
+        stream.codec_context.skip_frame = "NONKEY"
+        origin = _origin(container)
+        for frame in container.decode(stream):
+            t = frame.time - origin if frame.time is not None else 0.0
+            while extra and extra[0] < t:
+                yield _frame_at(seeker, seek_stream, extra.pop(0))
+            yield t, frame
+        for at in extra:
+            yield _frame_at(seeker, seek_stream, at)
+    except av.FFmpegError as err:
+        raise MediaError(path, f"truncated or corrupt video data ({_ffmpeg_reason(err)})") from err
+    finally:
+        container.close()
+        if seeker is not None:
+            seeker.close()
+
+
+def _frame_at(container, stream, at: float) -> tuple[float, av.VideoFrame]:
+    """The frame shown at `at` seconds: decoded from the keyframe before it, skipping the
+    frames no other frame refers to (a frame coded as large as a keyframe is referred to)."""
+    origin, tol = _origin(container), 0.5 / _rate(stream)
+    container.seek(round((at + origin) / stream.time_base), stream=stream, backward=True)
+    stream.codec_context.skip_frame = "NONREF"
+    last = None
+    for frame in container.decode(stream):
+        t = frame.time - origin if frame.time is not None else at
+        last = (t, frame)
+        if t >= at - tol:
+            break
+    return last
+
+
+def _video(path: str) -> tuple[bool, float | None]:
+    """(whether the file has a video stream, where it ends if the header says)."""
+    container = _open(path)
+    try:
+        _, stream = _streams(container)
+        return stream is not None, _stream_end(stream, _origin(container))
+    finally:
+        container.close()
+
+
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    scale = min(1.0, READ_SIDE / max(frame.width, frame.height))
+    width, height = round(frame.width * scale) // 2 * 2, round(frame.height * scale) // 2 * 2
+    return frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
+def read_screen_text(path: str | os.PathLike) -> ScreenText | None:
+    """The text on screen in `path`'s video; None when it has no video stream. Raises
+    MediaError for an unreadable file."""
+    path = os.fspath(path)
+    has_video, end = _video(path)
+    if not has_video:
+        return None
+    lines: list[ScreenLine] = []
+    showing: dict[str, ScreenLine] = {}  # lines on screen at the last read, by their text
+    last_thumbnail, last_read, pictures, t = None, -np.inf, 0, 0.0
+    for t, frame in _pictures(path):
+        thumbnail = _thumbnail(frame, *CHANGE_THUMBNAIL)
+        if last_thumbnail is not None:
+            changed = (np.abs(thumbnail - last_thumbnail) > CHANGE_LEVEL).mean()
+            if changed < CHANGE_SHARE or t - last_read < MIN_READ_GAP:
+                continue
+        last_thumbnail, last_read, pictures = thumbnail, t, pictures + 1
+        seen = {}
+        for text, box in read_lines(_rgb(frame)):
+            seen.setdefault(text, box)
+        for text in [text for text in showing if text not in seen]:
+            line = showing.pop(text)
+            lines.append(ScreenLine(line.text, line.start, t, line.box))
+        for text, box in seen.items():
+            showing.setdefault(text, ScreenLine(text, t, t, box))
+    end = end or t
+    lines.extend(ScreenLine(line.text, line.start, max(end, line.start), line.box)
+                 for line in showing.values())  # fmt: skip
+    lines.sort(key=lambda line: (line.start, line.box[1], line.box[0]))
+    return ScreenText(tuple(lines), pictures, end)
