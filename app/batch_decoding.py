@@ -11,6 +11,7 @@ still yields nothing is reported as unheard speech.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import torch
@@ -93,7 +94,8 @@ def decode_batch(
         group = cross.index_select(torch.tensor(rows, device=model.device))
         sot = tok.sot_sequence(language, decoding.task, timestamps)
         prompts = [_screen_prompt(batch[r], tok, language) for r in rows]
-        results = _decode_with_screen(model, tok, group, sot, prompts, decoding)
+        seeds = [_seed(batch[r], decoding) for r in rows]
+        results = _decode_with_screen(model, tok, group, sot, prompts, seeds, decoding)
         return_free_memory()  # the alignment's tensors then reuse beam search's pages
         spoken = [
             _spoken_seconds(result, batch[r], tok, timestamps)
@@ -127,8 +129,15 @@ def _screen_prompt(item: ChunkInput, tok, language: str) -> Prompt | None:
     return prompt if prompt.terms else None
 
 
+def _seed(item: ChunkInput, decoding: DecodingOptions) -> int:
+    """A chunk's sampling seed (for the fallback's temperatures), from its audio: the same
+    chunk samples the same tokens whatever else shares its batch."""
+    return zlib.crc32(item.audio.tobytes(), decoding.seed)
+
+
 def _decode_with_screen(model, tok, cross: CrossCache, sot: list[int],
-                        prompts: list[Prompt | None], decoding: DecodingOptions):  # fmt: skip
+                        prompts: list[Prompt | None], seeds: list[int],
+                        decoding: DecodingOptions):  # fmt: skip
     """Decode each window with its on-screen terms as the prompt; a window whose prompted
     text did not help (see app.screen_terms.context_helped) is decoded again without them,
     and its prompt is set to None in `prompts`. Windows with and without a prompt are
@@ -142,7 +151,9 @@ def _decode_with_screen(model, tok, cross: CrossCache, sot: list[int],
         (prompted, [prompts[i].tokens for i in prompted]),
     ):
         if rows:
-            decoded = decode_with_fallback(model, tok, _rows(cross, rows), sot, tokens, decoding)
+            decoded = decode_with_fallback(
+                model, tok, _rows(cross, rows), sot, tokens, decoding, [seeds[i] for i in rows]
+            )
             for i, result in zip(rows, decoded, strict=True):
                 results[i] = result
     limit = decoding.compression_ratio_threshold
@@ -153,8 +164,10 @@ def _decode_with_screen(model, tok, cross: CrossCache, sot: list[int],
     ]
     if again:
         empty = [[] for _ in again]
-        for i, result in zip(again, decode_with_fallback(model, tok, _rows(cross, again), sot,
-                                                         empty, decoding), strict=True):  # fmt: skip
+        plain_again = decode_with_fallback(
+            model, tok, _rows(cross, again), sot, empty, decoding, [seeds[i] for i in again]
+        )
+        for i, result in zip(again, plain_again, strict=True):
             results[i], prompts[i] = result, None
     return results
 

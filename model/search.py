@@ -219,9 +219,12 @@ def decode_windows(
     prompts: list[list[int]],
     options: DecodingOptions,
     temperature: float,
+    seeds: list[int] | None = None,
 ) -> list[WindowResult]:
     """Decode B windows at one temperature. cross: the windows' encoder keys/values (B rows);
-    prompts: previous-text tokens per window (may be empty). Returns one result per window."""
+    prompts: previous-text tokens per window (may be empty); seeds: each window's sampling
+    seed (default options.seed for all), so that a window samples the same tokens in any
+    batch. Returns one result per window."""
     device = model.device
     n_ctx = model.config.n_text_ctx
     sample_len = options.sample_len or n_ctx // 2
@@ -233,7 +236,10 @@ def decode_windows(
     rules = LogitRules(tokenizer, model.config.suppress_ids, model.config.suppress_ids_begin,
                        prefix.tokens.shape[1], not options.without_timestamps, options.max_initial_timestamp)  # fmt: skip
     stepper = _Stepper(model, rows_cross, rows_prefix)
-    generator = torch.Generator(device=device).manual_seed(options.seed)
+    generators = [
+        torch.Generator(device=device).manual_seed(seed)
+        for seed in (seeds if seeds is not None else [options.seed] * b)
+    ]
 
     tokens = rows_prefix.tokens  # (R, T)
     first_logits = stepper.first(tokens, rows_prefix.positions)
@@ -297,7 +303,10 @@ def decode_windows(
                 next_tokens = logprobs.argmax(dim=-1)
             else:
                 probs = F.softmax(logits.float() / temperature, dim=-1)
-                next_tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                next_tokens = torch.cat([
+                    torch.multinomial(probs[w * n_per : (w + 1) * n_per], 1, generator=g)
+                    for w, g in enumerate(generators)
+                ]).squeeze(1)  # fmt: skip
             gained = logprobs.gather(1, next_tokens[:, None]).squeeze(1)
             sum_logprobs += torch.where(done, 0.0, gained)
             next_tokens = torch.where(done, eot, next_tokens)
@@ -421,6 +430,7 @@ def decode_with_fallback(
     sot_sequence: list[int],
     prompts: list[list[int]],
     options: DecodingOptions,
+    seeds: list[int] | None = None,
 ) -> list[WindowResult]:
     """Decode at the first temperature; windows that fail are decoded again at the next
     temperature, and so on (Whisper's fallback). A window that fails at every temperature
@@ -444,6 +454,7 @@ def decode_with_fallback(
                 prompts[start : start + length],
                 options,
                 temperature,
+                None if seeds is None else seeds[start : start + length],
             )
             for i, result in enumerate(decoded, start):
                 results[i] = result
