@@ -46,6 +46,7 @@ COPIED_WORDS = 3  # (a shorter text may be just a name)
 CJK_LANGUAGES = frozenset({"zh", "yue", "ja", "ko"})
 
 _LATIN_WORD = re.compile(r"[^\W_](?:[\w'’.+#-]*[\w+#])?")
+_POSSESSIVE = re.compile(r"['’]s$")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
 
 
@@ -88,7 +89,8 @@ def lines_for(lines: list[ScreenLine], start: float, end: float) -> tuple[str, .
 
 
 def _words(text: str, language: str) -> list[str]:
-    words = [w for w in _LATIN_WORD.findall(_CJK.sub(" ", text)) if not _CJK.search(w)]
+    """The words of a line; a possessive's "'s" is not part of the term."""
+    words = [_POSSESSIVE.sub("", w) for w in _LATIN_WORD.findall(_CJK.sub(" ", text))]
     if language in CJK_LANGUAGES:
         import jieba
 
