@@ -130,3 +130,27 @@ def test_a_slide_change_between_keyframes_is_read_at_its_time(tmp_path):
     assert times["Stress hormones"][0] == 0.0
     assert abs(times["Stress hormones"][1] - 6.0) <= 0.3
     assert abs(times["Glaciology"][0] - 6.0) <= 0.3 and times["Glaciology"][1] >= 11.9
+
+
+def test_a_moving_inset_leaves_the_slide_lines_on_screen(tmp_path):
+    """A speaker's inset changes at every keyframe: only that part is read again, and the
+    slide's lines stay on screen, each one line from start to end."""
+    from bench.lecture_media import draw_slide
+    from bench.shot_media import write_video
+
+    slide = draw_slide("Stress hormones", ["Adebayo, cortisol"], 0)
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(100):  # 10 s at 10 fps, a keyframe every second
+        frame = slide.copy()
+        frame[-180:, -320:] = rng.integers(0, 255, (180, 320, 3), dtype=np.uint8) // 4 + k
+        frames.append(frame)
+    path = tmp_path / "inset.mp4"
+    audio = np.zeros(16000 * 10, np.float32)
+    write_video(path, frames, Fraction(10), (1280, 720), audio, "veryfast", "keyint=10")
+    screen = read_screen_text(path)
+    texts = [line.text for line in screen.lines]
+    assert sorted(texts) == sorted(set(texts)) and "Stress hormones" in texts
+    for line in screen.lines:
+        assert line.start == 0.0 and line.end >= 9.9, line
+    assert screen.pictures == 1
