@@ -126,11 +126,11 @@ def read_file_chunks(
 
 
 def _content_lines(reading: BackgroundCall | None) -> list[ScreenLine]:
-    """The lines of text on screen worth decoding with; none when the video could not be
+    """The lines of text on screen worth decoding with; none when the picture could not be
     read (the sound may still be)."""
     try:
         screen = reading.result() if reading else None
-    except MediaError:
+    except Exception:  # the text on screen only helps: its failure must not lose the file
         return []
     return content_lines(screen) if screen else []
 
