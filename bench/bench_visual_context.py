@@ -27,7 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.screen_terms import times_written  # noqa: E402
-from bench.lecture_media import LECTURES, LEVELS, PICTURES, build_set, load_set  # noqa: E402
+from bench.lecture_media import (  # noqa: E402
+    HARM_LEVELS,
+    HARMS,
+    LECTURES,
+    LEVELS,
+    PICTURES,
+    build_harm_set,
+    build_set,
+    load_set,
+)
 from evaluation.text_norm import normalise  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -78,6 +87,35 @@ def lecture_table(clips, out: Path) -> dict:
     return figures
 
 
+def looping(text: str) -> bool:
+    """Whether a text repeats itself: a word of 3+ letters written 3 times or more."""
+    words = [w for w in normalise(text).split() if len(w) >= 3]
+    return any(words.count(w) >= 3 for w in set(words))
+
+
+def harm_table(extra: list[str]) -> None:
+    """Text that must not harm, against the same audio over a blank picture."""
+    folder = OUT / "lecture-harms"
+    if not (folder / "clips.json").exists():
+        build_harm_set(folder)
+    clips = load_set(folder)
+    out = OUT / "lecture-harms-auto"
+    caption([folder / f"{c.name}.mp4" for c in clips], out, ["--visual-context", "auto", *extra])
+    print(f"{'level':<6} {'picture':<10} {'WER %':>6} {'term err %':>10} {'same as blank':>13}")
+    for level, _ in HARM_LEVELS:
+        blank = {c.name[:2]: text_of(out, c.name) for c in clips
+                 if c.level == level and c.picture == "blank"}  # fmt: skip
+        for kind in HARMS:
+            chosen = [c for c in clips if c.level == level and c.picture == kind]
+            pairs = [(c.text, text_of(out, c.name)) for c in chosen]
+            terms = sum(len(c.terms) for c in chosen)
+            missed = sum(not times_written(t, hyp) for c, (_, hyp) in
+                         zip(chosen, pairs, strict=True) for t in c.terms)  # fmt: skip
+            same = sum(hyp == blank[c.name[:2]] for c, (_, hyp) in zip(chosen, pairs, strict=True))
+            print(f"{level:<6} {kind:<10} {wer(pairs):6.1f} {100 * missed / terms:10.1f} "
+                  f"{same:>6d} of {len(chosen)}")  # fmt: skip
+
+
 def talk_cost(extra: list[str]) -> None:
     """Wall time of caption.py on a 20-minute talk (slides every 25-35 s) with and without
     the text on screen."""
@@ -101,15 +139,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=len(LECTURES))
     parser.add_argument("--talk", action="store_true", help="also the cost on a 20-min talk")
+    parser.add_argument("--harms", action="store_true",
+                        help="also chrome, a paragraph and burned-in subtitles")  # fmt: skip
+    parser.add_argument("--skip-lectures", action="store_true", help="only --harms/--talk")
     parser.add_argument("--extra", default="--language en", help="more caption.py arguments")
     args = parser.parse_args()
     extra = shlex.split(args.extra)
+    if not args.skip_lectures:
+        lectures(args.clips, extra)
+    if args.harms:
+        harm_table(extra)
+    if args.talk:
+        talk_cost(extra)
+
+
+def lectures(n_clips: int, extra: list[str]) -> None:
     folder = OUT / "lectures"
     if not (folder / "clips.json").exists():
         build_set(folder)
-    clips = [c for c in load_set(folder) if int(c.name[:2]) < args.clips]
+    clips = [c for c in load_set(folder) if int(c.name[:2]) < n_clips]
     videos = [folder / f"{c.name}.mp4" for c in clips]
-    print(f"{len(clips)} clips ({args.clips} sentences x 4 levels x 3 pictures), "
+    print(f"{len(clips)} clips ({n_clips} sentences x 4 levels x 3 pictures), "
           f"caption.py {' '.join(extra)}")  # fmt: skip
     seconds = caption(videos, OUT / "lectures-auto", ["--visual-context", "auto", *extra])
     print(f"--visual-context auto: {seconds:.1f} s")
@@ -147,8 +197,10 @@ def main() -> None:
     for level, _ in LEVELS:
         gap = figures[(level, "unrelated")]["wer"] - figures[(level, "blank")]["wer"]
         print(f"{level}: unrelated slides WER {gap:+.1f} points against blank (target <= +1)")
-    if args.talk:
-        talk_cost(extra)
+    loops = {picture: sum(looping(text_of(OUT / "lectures-auto", c.name))
+                          for c in clips if c.picture == picture) for picture in PICTURES}  # fmt: skip
+    print("outputs that repeat a word 3+ times: " +
+          ", ".join(f"{p} {n} of {len(clips) // 3}" for p, n in loops.items()))  # fmt: skip
 
 
 if __name__ == "__main__":

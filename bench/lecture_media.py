@@ -202,3 +202,68 @@ def build_set(out: Path, clips: int = len(LECTURES), seed: int = 0) -> list[Lect
 
 def load_set(out: Path) -> list[LectureClip]:
     return [LectureClip(**row) for row in json.loads((out / "clips.json").read_text())]
+
+
+# Text that must not harm: interface chrome with a watermark, a long paragraph about
+# something else, and burned-in subtitles of the speech itself (two short-lived lines).
+HARMS = ("blank", "chrome", "paragraph", "subtitles")
+HARM_LEVELS = (("clean", None), ("5dB", 5.0))
+
+
+def _harm_pictures(kind: str, index: int, n_frames: int) -> list[np.ndarray]:
+    from PIL import Image, ImageDraw
+
+    width, height = SIZE
+    image = Image.new("RGB", SIZE, (16, 16, 16))
+    draw = ImageDraw.Draw(image)
+    if kind == "chrome":
+        draw.rectangle((0, 0, width, height // 18), fill=(230, 230, 230))
+        draw.text((12, 6), "File   Edit   View   Insert   Format   Tools   Help",
+                  font=_font(0, height // 30), fill=(20, 20, 20))  # fmt: skip
+        draw.text((width - 330, height - 50), "CONFIDENTIAL DRAFT",
+                  font=_font(0, height // 26), fill=(90, 90, 90))  # fmt: skip
+    if kind == "paragraph":
+        other = [LECTURES[(index + k) % len(LECTURES)][0] for k in (5, 11, 17)]
+        words = " ".join(other).split()
+        for row in range(0, len(words), 9):
+            draw.text((width // 16, height // 8 + row // 9 * height // 14),
+                      " ".join(words[row : row + 9]), font=_font(1, height // 26),
+                      fill=(220, 220, 220))  # fmt: skip
+    plain = np.asarray(image)
+    if kind != "subtitles":
+        return [plain] * n_frames
+    words = LECTURES[index][0].split()
+    halves = [" ".join(words[: len(words) // 2]), " ".join(words[len(words) // 2 :])]
+    pictures = []
+    for half in halves:
+        picture = image.copy()
+        line = ImageDraw.Draw(picture)
+        font = _font(0, height // 20)
+        left = (width - line.textlength(half, font=font)) / 2
+        line.text((left, height * 0.86), half, font=font, fill=(255, 255, 255))
+        pictures.append(np.asarray(picture))
+    return [pictures[0]] * (n_frames // 2) + [pictures[1]] * (n_frames - n_frames // 2)
+
+
+def build_harm_set(out: Path, clips: int = 12, seed: int = 1) -> list[LectureClip]:
+    """The first `clips` sentences at clean and 5 dB under each picture of HARMS."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    made = []
+    for index in range(clips):
+        text, _, terms = LECTURES[index]
+        voice = VOICES[(index + 3) % len(VOICES)]
+        speech = speak(text, voice, int(rng.integers(150, 180)))
+        lead = np.zeros(int(0.8 * SAMPLE_RATE), np.float32)
+        speech = np.concatenate([lead, speech, lead])
+        n_frames = int(np.ceil(len(speech) / SAMPLE_RATE * float(FPS)))
+        noise = NOISES[index % len(NOISES)]
+        for level, snr in HARM_LEVELS:
+            audio = _mix(speech, noise, snr, rng)
+            for kind in HARMS:
+                name = f"{index:02d}_{level}_{kind}"
+                frames = _harm_pictures(kind, index, n_frames)
+                write_video(out / f"{name}.mp4", frames, FPS, SIZE, audio, "veryfast")
+                made.append(LectureClip(name, text, list(terms), level, noise, kind, voice))
+    (out / "clips.json").write_text(json.dumps([asdict(c) for c in made], indent=1) + "\n")
+    return made
