@@ -91,7 +91,7 @@ def decode_batch(
     outcomes = [ChunkOutcome() for _ in batch]
     for language in sorted({languages[item.file] for item in batch}):
         rows = [r for r, item in enumerate(batch) if languages[item.file] == language]
-        group = cross.index_select(torch.tensor(rows, device=model.device))
+        group = _rows(cross, rows)
         sot = tok.sot_sequence(language, decoding.task, timestamps)
         prompts = [_screen_prompt(batch[r], tok, language) for r in rows]
         seeds = [_seed(batch[r], decoding) for r in rows]

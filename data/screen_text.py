@@ -23,8 +23,8 @@ import numpy as np
 from data.media import MediaError, _ffmpeg_reason, _open, _origin, _stream_end, _streams
 from data.shot_changes import _open_video, _packets, _rate
 
-# OCR reads frames scaled down to at most this many pixels on the longer side (rapidocr's
-# detector works at about this size anyway; text smaller than ~12 px there is not read).
+# OCR is given frames scaled down to at most this many pixels on the longer side (the lines
+# it recognises are cut from this picture); its detector looks at them at most DETECT_SIDE.
 READ_SIDE = 1280
 DETECT_SIDE = 736
 # A keyframe is read again when this share of its thumbnail's samples changed by more than
@@ -44,16 +44,18 @@ MIN_READ_GAP = 1.0  # seconds between reads at least (an all-keyframe video is n
 CHANGE_FRAME_SIZE = 0.3
 MIN_CONFIDENCE = 0.8  # rapidocr's recognition score below which a line is dropped
 
+Box = tuple[float, float, float, float]  # (left, top, right, bottom), shares of the picture
+
 
 @dataclass(frozen=True)
 class ScreenLine:
     """One line of text on screen: visible from `start` to `end` (seconds from the file's
-    time 0); `box` is (left, top, right, bottom) as shares of the picture's width/height."""
+    time 0); `box` is where it is on the picture."""
 
     text: str
     start: float
     end: float
-    box: tuple[float, float, float, float]
+    box: Box
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,6 @@ class ScreenText:
     lines: tuple[ScreenLine, ...]
     pictures: int
     duration: float
-
-    def visible(self, start: float, end: float) -> list[ScreenLine]:
-        """The lines on screen at some time between `start` and `end`."""
-        return [line for line in self.lines if line.start < end and line.end > start]
 
 
 _engine = None
@@ -96,7 +94,7 @@ def _ocr():
         return _engine
 
 
-def read_lines(picture: np.ndarray) -> list[tuple[str, tuple[float, float, float, float]]]:
+def read_lines(picture: np.ndarray) -> list[tuple[str, Box]]:
     """(text, box as shares of the picture) of each line rapidocr reads in an RGB picture
     (H, W, 3) uint8, top to bottom."""
     height, width = picture.shape[:2]
@@ -182,9 +180,6 @@ def _grey(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="gray", width=width, height=height).astype(np.int16)
 
 
-Box = tuple[float, float, float, float]
-
-
 def _changed_box(now: np.ndarray, before: np.ndarray) -> Box | None:
     """The box around the samples that changed between two thumbnails, as shares of the
     picture; None when too few changed to matter."""
@@ -226,19 +221,11 @@ def _read_region(frame: av.VideoFrame, region: Box) -> list[tuple[str, Box]]:
     height, width = picture.shape[:2]
     left, top = int(region[0] * width), int(region[1] * height)
     right, bottom = int(np.ceil(region[2] * width)), int(np.ceil(region[3] * height))
-    found = read_lines(picture[top:bottom, left:right])
+    x0, y0 = left / width, top / height
     w, h = (right - left) / width, (bottom - top) / height
     return [
-        (
-            text,
-            (
-                left / width + b[0] * w,
-                top / height + b[1] * h,
-                left / width + b[2] * w,
-                top / height + b[3] * h,
-            ),
-        )  # fmt: skip
-        for text, b in found
+        (text, (x0 + b[0] * w, y0 + b[1] * h, x0 + b[2] * w, y0 + b[3] * h))
+        for text, b in read_lines(picture[top:bottom, left:right])
     ]
 
 
