@@ -56,6 +56,7 @@ from model.sp_tokenizer import SentencePieceTokenizer  # noqa: E402
 
 CACHE = Path(os.environ.get("AVSUB_CACHE", Path.home() / ".cache" / "avsub"))
 IGNORE = -100  # target id that the loss skips
+TRANSFORMER_PEAK_LR, LSTM_PEAK_LR = 1e-3, 2e-3  # --lr's default for each decoder
 STATE_JSON, STATE_TENSORS = "train_state.json", "train_state.safetensors"
 
 # =============================================================================== config
@@ -103,7 +104,13 @@ class TrainConfig:
     max_steps: int = option(1000, "optimiser steps (the schedule's length)")
     batch_size: int = option(32, "examples per optimiser step, all processes together")
     accum: int = option(1, "gradient accumulation micro-steps per optimiser step")
-    lr: float = option(2e-3, "peak learning rate")
+    lr: float | None = option(
+        None,
+        "peak learning rate (default: 1e-3 with the transformer decoder, which at 2e-3 learnt "
+        "colour and direction but not the shape; 2e-3 with the LSTM, which at 1e-3 did not "
+        "learn the direction: README, Training; saved resolved)",
+        type=float,
+    )
     weight_decay: float = option(0.01, "AdamW weight decay (not on biases, norms, gates)")
     warmup: int = option(100, "warm-up steps")
     label_smoothing: float = option(
@@ -137,6 +144,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.batch_size % self.accum:
             raise ValueError("--batch-size must be a multiple of --accum")
+        if self.lr is None:
+            self.lr = LSTM_PEAK_LR if self.decoder == "lstm" else TRANSFORMER_PEAK_LR
         if self.freeze == "auto":
             if self.init == "default":
                 self.freeze = "speech"

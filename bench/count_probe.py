@@ -7,7 +7,7 @@ read by one learned query through multi-head attention, as a decoder token reads
 then a linear layer over the three counts; "summary" also gives the query the encoder's
 output averaged over time (projected and normalised), as ModelConfig.audio_summary does.
 Trained on the synthetic training set (seed 1) with train.py's optimiser settings (AdamW
-2e-3, 100 warm-up steps, batch 32, clipping at 1, one thread); prints the count accuracy
+at 2e-3, the peak train.py had when this was measured; 100 warm-up steps, batch 32, clipping at 1, one thread); prints the count accuracy
 (%) on the validation set (seed 2) every 50 steps, and wall and CPU seconds. The decoded
 log-mels are cached in AVSUB_CACHE/probe-mels.pt (the sets themselves: train.py's cache).
 """
@@ -82,6 +82,17 @@ class Probe(nn.Module):
         return self.head(self.ln(y[:, 0] + q[:, 0]))
 
 
+def optimiser_step(model: nn.Module, optimizer, loss: torch.Tensor, peak: float, step: int):
+    """train.py's step: the rate warmed up linearly to the peak over 100 steps (times a
+    group's "scale", where it has one), the gradient clipped to norm 1, then AdamW."""
+    for group in optimizer.param_groups:
+        group["lr"] = group.get("scale", 1.0) * peak * min(1, step / 100)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+
+
 def run(mels, variant: str, seed: int, steps: int, lr: float = 2e-3) -> list[int]:
     """Validation count accuracy (%) every 50 steps."""
     torch.manual_seed(seed)
@@ -91,14 +102,9 @@ def run(mels, variant: str, seed: int, steps: int, lr: float = 2e-3) -> list[int
     generator = torch.Generator().manual_seed(seed)
     curve = []
     for step in range(1, steps + 1):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * min(1, step / 100)
         batch = torch.randint(len(count), (32,), generator=generator)
         loss = F.cross_entropy(model(mel[batch].float()), count[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        optimiser_step(model, optimizer, loss, lr, step)
         if step % 50 == 0:
             model.eval()
             with torch.no_grad():
