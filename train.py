@@ -56,7 +56,8 @@ from model.sp_tokenizer import SentencePieceTokenizer  # noqa: E402
 
 CACHE = Path(os.environ.get("AVSUB_CACHE", Path.home() / ".cache" / "avsub"))
 IGNORE = -100  # target id that the loss skips
-TRANSFORMER_PEAK_LR, LSTM_PEAK_LR = 1e-3, 2e-3  # --lr's default for each decoder
+# --lr's default: a scratch transformer's, and every other run's (the LSTM, fine-tuning).
+SCRATCH_TRANSFORMER_PEAK_LR, PEAK_LR = 1e-3, 2e-3
 STATE_JSON, STATE_TENSORS = "train_state.json", "train_state.safetensors"
 
 # =============================================================================== config
@@ -106,9 +107,10 @@ class TrainConfig:
     accum: int = option(1, "gradient accumulation micro-steps per optimiser step")
     lr: float | None = option(
         None,
-        "peak learning rate (default: 1e-3 with the transformer decoder, which at 2e-3 learnt "
-        "colour and direction but not the shape; 2e-3 with the LSTM, which at 1e-3 did not "
-        "learn the direction: README, Training; saved resolved)",
+        f"peak learning rate (default: {SCRATCH_TRANSFORMER_PEAK_LR:g} for a scratch transformer "
+        f"decoder, which at {PEAK_LR:g} learnt colour and direction but not the shape; "
+        f"{PEAK_LR:g} otherwise: the LSTM at {SCRATCH_TRANSFORMER_PEAK_LR:g} did not learn the "
+        "direction; README, Training; saved resolved)",
         type=float,
     )
     weight_decay: float = option(0.01, "AdamW weight decay (not on biases, norms, gates)")
@@ -145,7 +147,8 @@ class TrainConfig:
         if self.batch_size % self.accum:
             raise ValueError("--batch-size must be a multiple of --accum")
         if self.lr is None:
-            self.lr = LSTM_PEAK_LR if self.decoder == "lstm" else TRANSFORMER_PEAK_LR
+            scratch_transformer = self.init == "scratch" and self.decoder == "transformer"
+            self.lr = SCRATCH_TRANSFORMER_PEAK_LR if scratch_transformer else PEAK_LR
         if self.freeze == "auto":
             if self.init == "default":
                 self.freeze = "speech"

@@ -7,8 +7,9 @@ read by one learned query through multi-head attention, as a decoder token reads
 then a linear layer over the three counts; "summary" also gives the query the encoder's
 output averaged over time (projected and normalised), as ModelConfig.audio_summary does.
 Trained on the synthetic training set (seed 1) with train.py's optimiser settings (AdamW
-at 2e-3, the peak train.py had when this was measured; 100 warm-up steps, batch 32, clipping at 1, one thread); prints the count accuracy
-(%) on the validation set (seed 2) every 50 steps, and wall and CPU seconds. The decoded
+at 2e-3, 100 warm-up steps, batch 32, clipping at 1, one thread; 2e-3 was train.py's peak
+for every run when this was measured); prints the count accuracy (%) on the validation set
+(seed 2) every 50 steps, and wall and CPU seconds. The decoded
 log-mels are cached in AVSUB_CACHE/probe-mels.pt (the sets themselves: train.py's cache).
 """
 
