@@ -10,7 +10,7 @@ Trained on the synthetic training set (seed 1) with train.py's optimiser setting
 at 2e-3, 100 warm-up steps, batch 32, clipping at 1, one thread; 2e-3 was train.py's peak
 for every run when this was measured); prints the count accuracy (%) on the validation set
 (seed 2) every 50 steps, and wall and CPU seconds. The decoded
-log-mels are cached in AVSUB_CACHE/probe-mels.pt (the sets themselves: train.py's cache).
+log-mels are cached in AVSUB_CACHE/probe-mels.safetensors (the sets themselves: train.py's cache).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,29 +37,38 @@ from model.audio import AudioEncoder, window_mel  # noqa: E402
 CACHE = Path(os.environ.get("AVSUB_CACHE", Path.home() / ".cache" / "avsub"))
 
 
+def probe_sets(file: str, tensors) -> dict[str, dict[str, torch.Tensor]]:
+    """{"train" | "val": tensors(clips)} for train.py's synthetic training (seed 1, 1,600
+    clips) and validation (seed 2, 200) sets, decoded as train.py decodes them (3 s,
+    log-mels, 2 frames/s at 64 px); cached in AVSUB_CACHE/file (safetensors)."""
+    path = CACHE / file
+    if path.exists():
+        flat = load_file(path)
+        return {name: {key.split(".", 1)[1]: v for key, v in flat.items()
+                       if key.startswith(name + ".")} for name in ("train", "val")}  # fmt: skip
+    data = {}
+    for name, (seed, n) in {"train": (1, 1600), "val": (2, 200)}.items():
+        folder = CACHE / "synthetic" / f"{name}-s{seed}-n{n}-v{synthetic.VERSION}"
+        synthetic.generate(folder, n, seed)
+        examples, _ = read_dataset(folder)
+        mel_fn = lambda a: window_mel(a, 80)[:, :300].to(torch.float16)  # noqa: E731
+        clips, _ = load_clips(examples, 3.0, 2.0, 64, mel_fn)
+        data[name] = tensors(clips)
+    save_file({f"{name}.{k}": v.contiguous() for name, d in data.items() for k, v in d.items()},
+              path)  # fmt: skip
+    return data
+
+
 def load_mels() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """{"train" | "val": (log-mels (N, 80, 300) float16, counts (N,) 0-2)} of train.py's sets."""
-    path = CACHE / "probe-mels.pt"
-    if path.exists():
-        return torch.load(path)
-    sets = {
-        "train": f"train-s1-n1600-v{synthetic.VERSION}",
-        "val": f"val-s2-n200-v{synthetic.VERSION}",
-    }
-    mels = {}
-    for name, folder in sets.items():
-        seed, n = (1, 1600) if name == "train" else (2, 200)
-        synthetic.generate(CACHE / "synthetic" / folder, n, seed)
-        examples, _ = read_dataset(CACHE / "synthetic" / folder)
-        clips, _ = load_clips(
-            examples, 3.0, 2.0, 64, lambda a: window_mel(a, 80)[:, :300].to(torch.float16)
-        )
-        counts = [
-            list(synthetic.COUNTS).index(synthetic.parse_caption(c.text)["count"]) for c in clips
-        ]
-        mels[name] = (torch.stack([c.mel for c in clips]), torch.tensor(counts))
-    torch.save(mels, path)
-    return mels
+
+    def tensors(clips) -> dict[str, torch.Tensor]:
+        counts = [list(synthetic.COUNTS).index(synthetic.parse_caption(c.text)["count"])
+                  for c in clips]  # fmt: skip
+        return {"mel": torch.stack([c.mel for c in clips]), "count": torch.tensor(counts)}
+
+    return {name: (d["mel"], d["count"]) for name, d in probe_sets("probe-mels.safetensors",
+                                                                   tensors).items()}  # fmt: skip
 
 
 class Probe(nn.Module):

@@ -18,13 +18,12 @@ peak, 2e-3 (its default is now 1e-3, because of what this probe showed), and the
 --*-lr-scale options give the frame encoder or the reader (queries or decoder) a fraction
 of the peak. Prints each slot's validation accuracy (%) on the validation set (seed 2)
 every 50 steps. The decoded frames are cached in
-AVSUB_CACHE/probe-frames.pt (the sets themselves: train.py's cache).
+AVSUB_CACHE/probe-frames.safetensors (the sets themselves: train.py's cache).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import time
@@ -38,13 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.count_probe import optimiser_step  # noqa: E402
+from bench.count_probe import optimiser_step, probe_sets  # noqa: E402
 from data import synthetic  # noqa: E402
-from data.datasets import load_clips, read_dataset  # noqa: E402
 from model.decoder import TextDecoder  # noqa: E402
 from model.frames import FrameEncoder  # noqa: E402
 
-CACHE = Path(os.environ.get("AVSUB_CACHE", Path.home() / ".cache" / "avsub"))
 SLOTS = synthetic.VISUAL_SLOTS
 VALUES = {"color": list(synthetic.COLORS), "shape": list(synthetic.SHAPES),
           "direction": list(synthetic.DIRECTIONS)}  # fmt: skip
@@ -55,24 +52,17 @@ POSITION = {"color": 1, "shape": 2, "direction": 4}  # where the decoder predict
 
 def load_frames() -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """{"train" | "val": (frames (N, 6, 64, 64, 3) uint8, times (N, 6), labels (N, 3))}."""
-    path = CACHE / "probe-frames.pt"
-    if path.exists():
-        return torch.load(path)
-    data = {}
-    for name, (seed, n) in {"train": (1, 1600), "val": (2, 200)}.items():
-        folder = CACHE / "synthetic" / f"{name}-s{seed}-n{n}-v{synthetic.VERSION}"
-        synthetic.generate(folder, n, seed)
-        examples, _ = read_dataset(folder)
-        clips, _ = load_clips(examples, 3.0, 2.0, 64, lambda a: torch.zeros(1))
+
+    def tensors(clips) -> dict[str, torch.Tensor]:
         labels = []
         for clip in clips:
             slots = synthetic.parse_caption(clip.text)
             labels.append([VALUES[s].index(slots[s]) for s in SLOTS])
-        frames = torch.stack([c.frames for c in clips])
-        times = torch.stack([c.times for c in clips])
-        data[name] = (frames, times, torch.tensor(labels))
-    torch.save(data, path)
-    return data
+        return {"frames": torch.stack([c.frames for c in clips]),
+                "times": torch.stack([c.times for c in clips]), "labels": torch.tensor(labels)}  # fmt: skip
+
+    sets = probe_sets("probe-frames.safetensors", tensors)
+    return {name: (d["frames"], d["times"], d["labels"]) for name, d in sets.items()}
 
 
 def new_frame_encoder(width: int) -> FrameEncoder:
