@@ -16,9 +16,12 @@ and frames; media that are missing or corrupt are reported and skipped, never fa
 
 from __future__ import annotations
 
+import contextvars
 import json
+import os
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,43 +168,55 @@ def load_clips(
     frame_size: int,
     mel_fn: Callable[[np.ndarray], torch.Tensor],
     log: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> tuple[list[Clip], LoadReport]:
     """Decode each example's first `seconds` (at most its span): audio at 16 kHz turned
     into the model's input by mel_fn (the caller's front end: data never imports model),
-    and frames at fps. A file that is missing or cannot be decoded is reported (and
-    logged) and its examples skipped."""
-    span = seconds
+    and frames at fps. Files are decoded `workers` at a time (threads; default one per
+    core: FFmpeg and PyTorch work outside Python's lock). A file that is missing or cannot
+    be decoded is reported (and logged) and its examples skipped."""
     by_video: dict[Path, list[int]] = defaultdict(list)
     for i, example in enumerate(examples):
         by_video[example.video].append(i)
-    clips: dict[int, Clip] = {}
-    report = LoadReport()
-    for video, indices in by_video.items():
-        indices.sort(key=lambda i: examples[i].start)  # the reader only goes forward
+
+    def decode_file(video: Path, indices: list[int]) -> dict[int, Clip] | str:
+        """One file's examples -> {example index: Clip}, or the line saying why not."""
+        indices = sorted(indices, key=lambda i: examples[i].start)  # the reader goes forward
+        clips: dict[int, Clip] = {}
         try:
             with MediaReader(video, SAMPLE_RATE, fps=fps, frame_size=frame_size) as reader:
                 for i in indices:
                     example = examples[i]
-                    end = example.start + span
+                    end = example.start + seconds
                     if example.end is not None:
                         end = min(end, example.end)
                     audio = reader.audio(example.start, end)
                     pixels, stamps = reader.frames(example.start, end)
-                    mel = mel_fn(audio)  # (n_mels, audio_frames)
                     clips[i] = Clip(
-                        mel=mel,
+                        mel=mel_fn(audio),  # (n_mels, audio_frames)
                         frames=torch.from_numpy(np.ascontiguousarray(pixels)),
                         times=torch.from_numpy(stamps - example.start).float(),
                         text=example.text,
                         key=example.key,
                     )
-        except (MediaError, OSError, ValueError) as error:
-            kept = [i for i in indices if i in clips]
-            for i in kept:  # a file that fails part-way is skipped whole
-                del clips[i]
-            line = f"skipped {len(indices)} example(s): {' '.join(str(error).split())}"
-            report.skipped.append(line)
-            if log is not None:
-                log(line)
+        except (MediaError, OSError, ValueError) as error:  # a file failing part-way: all out
+            return f"skipped {len(indices)} example(s): {' '.join(str(error).split())}"
+        return clips
+
+    workers = workers or os.cpu_count() or 1
+    clips: dict[int, Clip] = {}
+    report = LoadReport()
+    with ThreadPoolExecutor(workers) as pool:
+        # Each file in a copy of the caller's context: MediaReader reads its rules there.
+        jobs = [pool.submit(contextvars.copy_context().run, decode_file, video, indices)
+                for video, indices in by_video.items()]  # fmt: skip
+        for job in jobs:
+            result = job.result()
+            if isinstance(result, str):
+                report.skipped.append(result)
+                if log is not None:
+                    log(result)
+            else:
+                clips.update(result)
     report.loaded = len(clips)
     return [clips[i] for i in sorted(clips)], report

@@ -9,6 +9,12 @@ At every step, with the previous LSTM state s (B, D):
   - the LSTM cell reads [embedding(previous token); g] and gives the new state;
   - the output layer reads [new state; g] and scores the vocabulary (tied embedding).
 
+The state starts from the encoder outputs averaged over time, audio and picture apart
+(Xu et al. 2015, "Show, Attend and Tell"): (h0, c0) = tanh(W [mean audio; mean visual]).
+From zeros, the only way to a clip-wide fact such as the beep count was the audio
+attention finding the summary token among 151 at the very step the count is written, and
+the LSTM never learnt it (README, Training).
+
 It has the transformer decoder's interface: `cross_cache(audio, visual, mask)` once per
 window, then `forward(tokens, cross, past)` with `past` = [(h, c)], so the search's
 greedy/beam code (which reorders `past` rows with index_select) runs it unchanged.
@@ -60,6 +66,7 @@ class LSTMDecoder(nn.Module):
         self.modality_score = nn.Linear(n_state, 1, bias=False)
         self.audio_out = nn.Linear(n_state, n_state)
         self.visual_out = nn.Linear(n_state, n_state)
+        self.initial_state = nn.Linear(2 * n_state, 2 * n_state)  # -> [h0; c0]
         self.cell = nn.LSTMCell(2 * n_state, n_state)
         with torch.no_grad():  # forget-gate bias 1 (gates: input, forget, cell, output)
             self.cell.bias_ih[n_state : 2 * n_state].fill_(1.0)
@@ -86,6 +93,20 @@ class LSTMDecoder(nn.Module):
         if visual_mask is None:
             visual_mask = torch.ones(visual.shape[:2], dtype=torch.bool, device=visual.device)
         return CrossCache(audio_kv, [(self.visual_attn.key(visual), visual)], visual_mask)
+
+    def start_state(self, cross: CrossCache) -> tuple[Tensor, Tensor]:
+        """(h0, c0), each (B, D): from the time-averaged audio tokens and the averaged
+        visual tokens (zeros for a window without frames)."""
+        audio = cross.audio[0][1]  # (B, S, D)
+        pooled_audio = audio.mean(dim=1)  # (B, D)
+        pooled_visual = torch.zeros_like(pooled_audio)
+        if cross.visual is not None:
+            visual = cross.visual[0][1]  # (B, F, D)
+            weights = cross.visual_mask.to(visual.dtype)[..., None]  # (B, F, 1)
+            pooled_visual = (visual * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        state = torch.tanh(self.initial_state(torch.cat([pooled_audio, pooled_visual], -1)))
+        h, c = state.chunk(2, dim=-1)  # (B, D) each
+        return h, c.contiguous()
 
     def step(self, token: Tensor, cross: CrossCache, h: Tensor, c: Tensor):
         """token (B,), state h, c (B, D) -> logits (B, V), new h, c."""
@@ -130,13 +151,7 @@ class LSTMDecoder(nn.Module):
     ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
         """tokens: (B, T) -> logits (B, T, V) and the LSTM state [(h, c)], each (B, D).
         positions and self_mask are accepted for interface parity and not needed."""
-        b = tokens.shape[0]
-        d = self.token_embedding.weight.shape[1]
-        if past is None:
-            zeros = torch.zeros(b, d, device=tokens.device, dtype=self.token_embedding.weight.dtype)
-            h, c = zeros, zeros.clone()
-        else:
-            h, c = past[0]
+        h, c = self.start_state(cross) if past is None else past[0]
         logits = []
         for t in range(tokens.shape[1]):
             step_logits, h, c = self.step(tokens[:, t], cross, h, c)
