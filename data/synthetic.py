@@ -10,7 +10,7 @@ speeds, start positions, frame sizes, tone frequencies, beep timing and noise va
 clip, drawn from a generator seeded by (set seed, clip index), so a seed gives the same
 set on every machine, however many processes write it.
 
-    python -m data.synthetic --out DIR --n N --seed S
+    python -m data.synthetic --out DIR --n N --seed S [--workers W]
 
 writes DIR/clip_00000.mp4 ... and DIR/captions.json ({"clip_00000.mp4": "caption"}).
 """
@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import subprocess
+import sys
 from dataclasses import asdict, dataclass
-from itertools import repeat
 from pathlib import Path
 
 import av
@@ -46,6 +45,7 @@ SLOTS = ("color", "shape", "direction", "pitch", "count")
 VISUAL_SLOTS = ("color", "shape", "direction")
 AUDIO_SLOTS = ("pitch", "count")
 
+PROJECT = Path(__file__).resolve().parents[1]  # where `python -m data.synthetic` runs
 VERSION = 3  # bump when the generator changes: cached sets are named with it
 SECONDS = 3.0
 VIDEO_FPS = 12
@@ -197,13 +197,22 @@ def write_clip(path: str | os.PathLike, spec: ClipSpec, rng: np.random.Generator
         encode_audio(container, astream, audio(spec, rng), SAMPLE_RATE)
 
 
-def _write_numbered(out: Path, seed: int, index: int) -> tuple[str, ClipSpec]:
-    """Write clip `index` of the set with this seed -> (file name, its parameters)."""
+def clip_spec(seed: int, index: int) -> tuple[ClipSpec, np.random.Generator]:
+    """Clip `index` of the set with this seed: its parameters and the generator, seeded by
+    (seed, index) alone, that then draws its pixels and noise."""
     rng = np.random.default_rng([seed, index])
-    spec = random_spec(rng)
-    name = f"clip_{index:05d}.mp4"
-    write_clip(out / name, spec, rng)
-    return name, spec
+    return random_spec(rng), rng
+
+
+def clip_name(index: int) -> str:
+    return f"clip_{index:05d}.mp4"
+
+
+def write_part(out: Path, n: int, seed: int, part: int, parts: int) -> None:
+    """Write the clips whose index is `part` modulo `parts`."""
+    for index in range(part, n, parts):
+        spec, rng = clip_spec(seed, index)
+        write_clip(out / clip_name(index), spec, rng)
 
 
 def generate(out: str | os.PathLike, n: int, seed: int, workers: int | None = None) -> Path:
@@ -221,24 +230,43 @@ def generate(out: str | os.PathLike, n: int, seed: int, workers: int | None = No
     out.mkdir(parents=True, exist_ok=True)
     if workers is None:
         workers = min(os.cpu_count() or 1, max(1, n // 100))
-    indices = range(n)
-    if workers > 1:
-        # spawn: the caller may have started PyTorch's threads, which a fork would copy.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            written = list(pool.map(_write_numbered, repeat(out), repeat(seed), indices,
-                                    chunksize=32))  # fmt: skip
-    else:
-        written = [_write_numbered(out, seed, i) for i in indices]
-    captions = {name: spec.caption for name, spec in written}
-    meta = {
-        "seed": seed,
-        "version": VERSION,
-        "clips": {name: asdict(spec) for name, spec in written},
-    }
+    # Parts 1.. in fresh interpreters (`python -m data.synthetic --part K`), which import
+    # only NumPy and PyAV; part 0 here meanwhile.
+    helpers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "data.synthetic",
+                "--out",
+                str(out),
+                "--n",
+                str(n),
+                "--seed",
+                str(seed),
+                "--part",
+                str(part),
+                "--parts",
+                str(workers),
+            ],
+            cwd=PROJECT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for part in range(1, workers)
+    ]
+    write_part(out, n, seed, 0, workers)
+    for helper in helpers:
+        _, errors = helper.communicate()
+        if helper.returncode:
+            last = (errors.strip().splitlines() or ["no message"])[-1]
+            raise RuntimeError(f"{out}: writing the synthetic clips failed: {last}")
+    specs = {clip_name(i): clip_spec(seed, i)[0] for i in range(n)}
+    meta = {"seed": seed, "version": VERSION, "clips": {k: asdict(v) for k, v in specs.items()}}
     (out / "specs.json").write_text(json.dumps(meta))
     tmp = captions_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(captions, indent=1))
+    tmp.write_text(json.dumps({k: v.caption for k, v in specs.items()}, indent=1))
     tmp.replace(captions_path)  # captions.json last: its presence marks a finished set
     return out
 
@@ -248,8 +276,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, help="processes (default: one per core)")
+    parser.add_argument("--part", type=int, help="write only the clips of this part (a worker)")
+    parser.add_argument("--parts", type=int, default=1, help="parts the set is split in")
     args = parser.parse_args(argv)
-    generate(args.out, args.n, args.seed)
+    if args.part is not None:
+        write_part(args.out, args.n, args.seed, args.part, args.parts)
+        return 0
+    generate(args.out, args.n, args.seed, args.workers)
     print(f"wrote {args.n} clips and captions.json to {args.out}")
     return 0
 
