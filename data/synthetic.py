@@ -232,28 +232,16 @@ def generate(out: str | os.PathLike, n: int, seed: int, workers: int | None = No
         workers = min(os.cpu_count() or 1, max(1, n // 100))
     # Parts 1.. in fresh interpreters (`python -m data.synthetic --part K`), which import
     # only NumPy and PyAV; part 0 here meanwhile.
+    command = [sys.executable, "-m", "data.synthetic", "--out", str(out), "--n", str(n),
+               "--seed", str(seed), "--parts", str(workers)]  # fmt: skip
     helpers = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "data.synthetic",
-                "--out",
-                str(out),
-                "--n",
-                str(n),
-                "--seed",
-                str(seed),
-                "--part",
-                str(part),
-                "--parts",
-                str(workers),
-            ],
+            [*command, "--part", str(part)],
             cwd=PROJECT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for part in range(1, workers)
     ]
     write_part(out, n, seed, 0, workers)

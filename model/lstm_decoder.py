@@ -106,7 +106,7 @@ class LSTMDecoder(nn.Module):
             pooled_visual = (visual * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         state = torch.tanh(self.initial_state(torch.cat([pooled_audio, pooled_visual], -1)))
         h, c = state.chunk(2, dim=-1)  # (B, D) each
-        return h, c.contiguous()
+        return h, c
 
     def step(self, token: Tensor, cross: CrossCache, h: Tensor, c: Tensor):
         """token (B,), state h, c (B, D) -> logits (B, V), new h, c."""
