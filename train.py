@@ -303,9 +303,15 @@ def load_examples(config: TrainConfig, process: Process):
 # ================================================================================ model
 
 
-# With 2 heads of 64 (the transformer's) the LSTM never learnt the direction on seed 0 in
-# 1000 steps; with 4 of 32 it had it by step 300 (README, Training).
+HEAD_WIDTH = 64  # attention heads of a scratch transformer: 2 at width 128
+# With 2 heads of 64 the LSTM model never learnt the direction on seed 0 in 1000 steps;
+# with 4 of 32 it had it by step 300 (README, Training).
 LSTM_HEAD_WIDTH = 32
+
+
+def head_count(width: int, head_width: int) -> int:
+    """The most attention heads of at least head_width that split width evenly (>= 1)."""
+    return next(n for n in range(max(1, width // head_width), 0, -1) if width % n == 0)
 
 
 def scratch_config(
@@ -316,8 +322,9 @@ def scratch_config(
     how many beeps), 2 frames/s at 64 px through the frame trunk pooled to a 2 x 2 grid, one
     temporal block over frames, and a frame summary token (the trunk features max-pooled
     over the frames) for what the picture shows whenever it shows it, such as a shape.
-    The LSTM's additive attentions get heads of LSTM_HEAD_WIDTH (4 at width 128)."""
-    heads = max(1, width // 64)
+    With the LSTM decoder, n_text_head (its additive attentions and the frame encoder's
+    temporal attention) gets heads of LSTM_HEAD_WIDTH."""
+    heads = head_count(width, HEAD_WIDTH)
     return ModelConfig(
         n_audio_ctx=150,
         n_audio_state=width,
@@ -327,7 +334,7 @@ def scratch_config(
         n_vocab=n_vocab,
         n_text_ctx=64,
         n_text_state=width,
-        n_text_head=heads if decoder == "transformer" else max(1, width // LSTM_HEAD_WIDTH),
+        n_text_head=heads if decoder == "transformer" else head_count(width, LSTM_HEAD_WIDTH),
         n_text_layer=layers,
         decoder=decoder,
         frame_backbone=backbone,

@@ -174,6 +174,18 @@ def test_resume_gives_the_same_weights_as_one_run(tiny_sets, tmp_path):
     assert (tmp_path / "whole" / "curves.png").stat().st_size > 1000 or not _has_matplotlib()
 
 
+@pytest.mark.parametrize(("decoder", "width"), [("transformer", 200), ("lstm", 112)])
+def test_train_runs_at_a_width_heads_do_not_divide(tiny_sets, tmp_path, decoder, width):
+    """--width 200 (200 // 64 = 3 heads) and an LSTM at 112 (112 // 32 = 3) used to stop in
+    a reshape error: the head count now splits the width evenly."""
+    out = tmp_path / "run"
+    args = tiny_args(tiny_sets, out, "--decoder", decoder, "--width", str(width))
+    assert train.main(args + ["--max-steps", "2", "--eval-every", "2"]) == 0
+    config = json.loads((out / "last" / "config.json").read_text())["model"]
+    assert config["n_text_state"] == width and width % config["n_text_head"] == 0
+    assert width % config["n_audio_head"] == 0
+
+
 def test_train_config_survives_the_checkpoint_and_is_used_on_resume(tiny_sets, tmp_path):
     """TrainConfig -> OUT/last/train_state.json (JSON, no pickle) -> the same TrainConfig;
     --resume trains on with it, and refuses a recipe option that differs from it."""
