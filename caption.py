@@ -9,6 +9,8 @@ K-th file, on its own GPU when there are GPUs; process 0 writes the failure repo
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -260,5 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def exit_now(status: int) -> None:
+    """End the process with `status` once the outputs are written and closed, skipping the
+    interpreter's teardown: unloading PyTorch's and ONNX Runtime's libraries took ~0.5 s of
+    every run (README, start-up)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

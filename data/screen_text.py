@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from data.media import MediaError, _ffmpeg_reason, _open, _origin, _stream_end, _streams
 from data.shot_changes import _open_video, _packets, _rate
@@ -40,6 +41,11 @@ WHOLE_PICTURE = 0.5
 # (a speaker's inset, moving footage) is not read again until then.
 TEXTLESS_SECONDS = 30.0
 MIN_READ_GAP = 1.0  # seconds between reads at least (an all-keyframe video is not read at 25 fps)
+# After a new picture read without text the next one waits twice as long, up to this many
+# seconds; a picture with text resets the wait. Footage without text that cuts or changes
+# all the time is read every few seconds, not every second (a quarter of caption.py's time
+# on such video went to reads that found nothing).
+TEXTLESS_PICTURE_GAP = 4.0
 # A frame coded at least this share of the keyframe before it is a picture change too.
 CHANGE_FRAME_SIZE = 0.3
 MIN_CONFIDENCE = 0.8  # rapidocr's recognition score below which a line is dropped
@@ -168,16 +174,22 @@ def _video(path: str) -> tuple[bool, float | None]:
         container.close()
 
 
-def _rgb(frame: av.VideoFrame) -> np.ndarray:
+# Each scaling is done by one VideoReformatter kept for the whole video: a frame's own
+# to_ndarray(width=, height=) builds FFmpeg's scaler anew every time, which cost several
+# times the scaling itself (the same pixels either way).
+
+
+def _rgb(frame: av.VideoFrame, scaler: VideoReformatter) -> np.ndarray:
     scale = min(1.0, READ_SIDE / max(frame.width, frame.height))
     width, height = round(frame.width * scale) // 2 * 2, round(frame.height * scale) // 2 * 2
-    return frame.to_ndarray(format="rgb24", width=width, height=height)
+    return scaler.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
 
 
-def _grey(frame: av.VideoFrame) -> np.ndarray:
+def _grey(frame: av.VideoFrame, scaler: VideoReformatter) -> np.ndarray:
     """(H, W) int16 grey thumbnail the pictures are compared at."""
     width, height = CHANGE_THUMBNAIL
-    return frame.to_ndarray(format="gray", width=width, height=height).astype(np.int16)
+    grey = scaler.reformat(frame, width=width, height=height, format="gray")
+    return grey.to_ndarray().astype(np.int16)
 
 
 def _changed_box(now: np.ndarray, before: np.ndarray) -> Box | None:
@@ -211,13 +223,19 @@ def _region(changed: Box, lines: list[ScreenLine]) -> Box:
     return max(0.0, box[0]), max(0.0, box[1]), min(1.0, box[2]), min(1.0, box[3])
 
 
+def _area(box: Box) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def _inside(a: Box, b: Box) -> bool:
     return b[0] <= a[0] and b[1] <= a[1] and a[2] <= b[2] and a[3] <= b[3]
 
 
-def _read_region(frame: av.VideoFrame, region: Box) -> list[tuple[str, Box]]:
+def _read_region(
+    frame: av.VideoFrame, region: Box, scaler: VideoReformatter
+) -> list[tuple[str, Box]]:
     """The lines read in a region of the frame, boxes as shares of the whole picture."""
-    picture = _rgb(frame)
+    picture = _rgb(frame, scaler)
     height, width = picture.shape[:2]
     left, top = int(region[0] * width), int(region[1] * height)
     right, bottom = int(np.ceil(region[2] * width)), int(np.ceil(region[3] * height))
@@ -243,26 +261,32 @@ def read_screen_text(path: str | os.PathLike) -> ScreenText | None:
     showing: dict[str, ScreenLine] = {}  # lines on screen at the last read, by their text
     textless: list[tuple[float, Box]] = []  # (when, region) of reads that found no text
     last_grey, last_read, pictures, t = None, -np.inf, 0, 0.0
+    picture_gap = MIN_READ_GAP  # seconds a new picture waits after the last read
+    thumbnails, pictures_read = VideoReformatter(), VideoReformatter()
     for t, frame in _pictures(path):
-        grey = _grey(frame)
+        grey = _grey(frame, thumbnails)
         region: Box = (0.0, 0.0, 1.0, 1.0)
         if last_grey is not None:
             changed = _changed_box(grey, last_grey)
             if changed is None or t - last_read < MIN_READ_GAP:
                 continue
             region = _region(changed, list(showing.values()))
+            if _area(region) >= WHOLE_PICTURE and t - last_read < picture_gap:
+                continue
             textless = [(when, box) for when, box in textless if t - when < TEXTLESS_SECONDS]
             if any(_inside(region, box) for _, box in textless):
                 continue
         last_grey, last_read = grey, t
-        whole = (region[2] - region[0]) * (region[3] - region[1]) >= WHOLE_PICTURE
+        whole = _area(region) >= WHOLE_PICTURE
         if whole:
             region = (0.0, 0.0, 1.0, 1.0)
             pictures += 1
         seen: dict[str, Box] = {}
-        for text, box in _read_region(frame, region):
+        for text, box in _read_region(frame, region, pictures_read):
             seen.setdefault(text, box)
-        if not seen and not whole:
+        if whole:
+            picture_gap = MIN_READ_GAP if seen else min(2 * picture_gap, TEXTLESS_PICTURE_GAP)
+        elif not seen:
             textless.append((t, region))
         for text in [text for text, line in showing.items()
                      if text not in seen and _meets(line.box, region)]:  # fmt: skip

@@ -154,3 +154,26 @@ def test_a_moving_inset_leaves_the_slide_lines_on_screen(tmp_path):
     for line in screen.lines:
         assert line.start == 0.0 and line.end >= 9.9, line
     assert screen.pictures == 1
+
+
+def test_footage_without_text_is_read_less_often_and_a_slide_after_it_is_still_read(tmp_path):
+    """A picture that changes every second and never shows text is read every few seconds,
+    not every second; the slide that follows it is read within that wait."""
+    from bench.lecture_media import draw_slide
+    from bench.shot_media import write_video
+    from data.screen_text import TEXTLESS_PICTURE_GAP
+
+    rng = np.random.default_rng(1)
+    frames = []
+    for second in range(30):  # a new flat colour every second, far from the last one
+        colour = rng.integers(0, 100, 3) + (150 if second % 2 else 0)
+        frames += [np.broadcast_to(colour.astype(np.uint8), (720, 1280, 3)).copy()] * 5
+    frames += [draw_slide("Glaciology", ["Rasmussen, Jakobshavn"], 2)] * 50  # 30-40 s
+    path = tmp_path / "footage.mp4"
+    audio = np.zeros(16000 * 40, np.float32)
+    write_video(path, frames, Fraction(5), (1280, 720), audio, "veryfast", "keyint=5")
+    screen = read_screen_text(path)
+    assert screen.pictures <= 12  # 31 new pictures: every second of footage, then the slide
+    times = {line.text: (line.start, line.end) for line in screen.lines}
+    assert 30.0 <= times["Glaciology"][0] <= 30.0 + TEXTLESS_PICTURE_GAP
+    assert times["Glaciology"][1] >= 39.9
