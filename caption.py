@@ -14,19 +14,16 @@ import os
 import sys
 from pathlib import Path
 
+# Only what the arguments need is imported here: --help and a usage error answer at once,
+# and PyTorch (~1.3 s to import) comes in main() once the usage is checked.
 from app.chinese_text import CHINESE_SCRIPTS
-from app.distributed import Ranks
-from app.folder import caption_files, find_jobs, media_seconds, write_failure_report
 from app.layout_args import add_layout_arguments, layout_options_from_args
 from app.model_args import ModelCache, add_model_arguments, load_model_from_args
-from app.options import SubtitleOptions
 from app.screen_terms import VISUAL_CONTEXT_MODES
-from app.subtitle_run import BatchOptions, unheard_line
 from data.media import MEDIA_EXTENSIONS
 from data.shot_changes import SHOT_CHANGE_MODES
 from data.subtitles import FORMATS
 from model.named_models import AUTO, BASE, TINY_EN
-from model.search import DecodingOptions
 from model.tokenizer import LANGUAGES
 
 
@@ -160,6 +157,12 @@ def route_counts(routes: list[tuple[str, str | None]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
+
+    from app.distributed import Ranks
+    from app.folder import caption_files, find_jobs, media_seconds, write_failure_report
+    from app.options import SubtitleOptions
+    from app.subtitle_run import BatchOptions, unheard_line
+    from model.search import DecodingOptions
 
     ranks = Ranks.from_environment()
     if args.device == "auto" and ranks.world > 1:

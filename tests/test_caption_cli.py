@@ -162,6 +162,22 @@ def test_bad_usage_exits_2(args, message, tmp_path):
     assert message in result.stderr
 
 
+def test_help_and_usage_errors_answer_before_pytorch_is_imported(tmp_path):
+    """--help and a usage error do not wait for PyTorch's import (~1.3 s)."""
+    check = (
+        "import sys; import caption\n"
+        "for argv in (['--help'], ['x.mp4', '--out', 'o', '--beam-size', '0']):\n"
+        "    try:\n"
+        "        caption.parse_args(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_an_unloadable_model_is_a_usage_error(tmp_path):
     result = run_caption(
         str(tmp_path), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "nope")
