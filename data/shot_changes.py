@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from data.media import MediaError, _ffmpeg_reason, _open, _origin, _streams
 
@@ -66,13 +67,17 @@ class ShotChanges:
 _PLANAR_YUV = frozenset("yuv420p yuvj420p yuv422p yuvj422p yuv444p yuvj444p".split())
 
 
-def _thumbnail(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+def _thumbnail(
+    frame: av.VideoFrame, width: int, height: int, scaler: VideoReformatter
+) -> np.ndarray:
     """About (height, width) samples of each of the frame's planes, as int16 (3 * H * W,):
     read straight from planar YUV, which costs next to nothing, where FFmpeg's scaler to a
     small RGB picture cost as much again as decoding a 720p frame (measured); other pixel
-    formats go through the scaler."""
+    formats (10-bit, NV12, RGB) go through `scaler`, one kept for the whole pass (a frame's
+    own to_ndarray(width=...) builds a new one each time)."""
     if frame.format.name not in _PLANAR_YUV:
-        return frame.to_ndarray(format="rgb24", width=width, height=height).astype(np.int16).ravel()
+        small = scaler.reformat(frame, width=width, height=height, format="rgb24")
+        return small.to_ndarray().astype(np.int16).ravel()
     parts = []
     for plane in frame.planes:
         rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
@@ -126,7 +131,7 @@ def _decode(path: str, options: ShotChangeOptions, skip: str, start=0.0, stop=ma
         if start > 0:  # to the keyframe at `start` (a hair after it, never the one before)
             at = round((start + tol + origin) / stream.time_base)
             container.seek(at, stream=stream, backward=True)
-        times, thumbnails = [], []
+        times, thumbnails, scaler = [], [], VideoReformatter()
         for frame in container.decode(stream):  # in display order
             t = (
                 frame.time - origin
@@ -136,7 +141,7 @@ def _decode(path: str, options: ShotChangeOptions, skip: str, start=0.0, stop=ma
             if t < start - tol:
                 continue
             times.append(t)
-            thumbnails.append(_thumbnail(frame, *options.thumbnail))
+            thumbnails.append(_thumbnail(frame, *options.thumbnail, scaler))
             if t >= stop - tol:
                 break
     finally:
@@ -216,7 +221,7 @@ def refine_cut(container, stream, after: float, until: float, options: ShotChang
     tol = 0.25 / _rate(stream)
     container.seek(round((after + origin) / base), stream=stream, backward=True)
     width, height = options.thumbnail
-    best, previous = (-1.0, until), None
+    best, previous, scaler = (-1.0, until), None, VideoReformatter()
     for packet in container.demux(stream):
         # Reference frames are decoded anyway; the others only from `after` on.
         late = packet.pts is not None and float(packet.pts * base) - origin > after + tol
@@ -225,7 +230,7 @@ def refine_cut(container, stream, after: float, until: float, options: ShotChang
             t = frame.time - origin
             if t < after - tol:
                 continue
-            small = _thumbnail(frame, width, height)
+            small = _thumbnail(frame, width, height, scaler)
             difference = -1.0 if previous is None else _difference(small, previous)
             if difference > best[0]:
                 best = (difference, t)
