@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -270,7 +271,7 @@ def main() -> None:
             f"\none short file ({SHORT_FILE.name}, whole process, {args.short_file_rounds} runs "
             f"each, alternating): caption.py {' '.join(f'{s:.2f}' for s in avsub)} s; "
             f"faster-whisper batched 8 {' '.join(f'{s:.2f}' for s in fw)} s; "
-            f"medians {sorted(avsub)[len(avsub) // 2]:.2f} against {sorted(fw)[len(fw) // 2]:.2f} s"
+            f"medians {statistics.median(avsub):.2f} against {statistics.median(fw):.2f} s"
         )
     if args.texts_out:
         texts = {"reference": references} | {row.name: row.texts for row in rows}
